@@ -1,0 +1,40 @@
+"""Records of attribute-vector sets and their vectors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from featurechanger.db.base import Base, utcnow
+
+
+class VectorSetRecord(Base):
+    """All attribute vectors computed from one encoding pass of a run's model."""
+
+    __tablename__ = "vector_sets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    checkpoint: Mapped[str] = mapped_column(String(1024))
+    shard_set_id: Mapped[int | None] = mapped_column(ForeignKey("shard_sets.id"), index=True)
+    method: Mapped[str] = mapped_column(String(32))  # mean | sampled, + conditional
+    keep: Mapped[list] = mapped_column(JSON, default=list)
+    per_attribute: Mapped[int | None] = mapped_column(Integer)
+    split: Mapped[str] = mapped_column(String(8), default="train")
+    images: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VectorRecord(Base):
+    __tablename__ = "vectors"
+    __table_args__ = (UniqueConstraint("vector_set_id", "attribute"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vector_set_id: Mapped[int] = mapped_column(ForeignKey("vector_sets.id"), index=True)
+    attribute: Mapped[str] = mapped_column(String(32))
+    positives: Mapped[int] = mapped_column(Integer)
+    negatives: Mapped[int] = mapped_column(Integer)
+    norm: Mapped[float] = mapped_column(Float)
+    values: Mapped[list] = mapped_column(JSON)  # the vector, D floats

@@ -1,0 +1,1 @@
+"""One module per command group; orchestrator.cli puts them together."""
