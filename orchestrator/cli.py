@@ -10,6 +10,18 @@ from featurechanger import __version__
 from featurechanger.config import load_settings
 from featurechanger.errors import FeatureChangerError
 from orchestrator.commands import db
+from orchestrator.commands import data
+from orchestrator.commands import jobs
+from orchestrator.commands import workers
+from orchestrator.commands import edit
+from orchestrator.commands import demo
+from orchestrator.commands import train
+from orchestrator.commands import runs
+from orchestrator.commands import vectors
+from orchestrator.commands import grid
+from orchestrator.commands import interpolate
+from orchestrator.commands import classifier
+from orchestrator.commands import evaluate
 
 
 class FriendlyGroup(click.Group):
@@ -44,3 +56,15 @@ def main(ctx: click.Context, home: str | None, database_url: str | None,
 
 
 main.add_command(db.db)
+main.add_command(data.data)
+main.add_command(jobs.jobs)
+main.add_command(workers.workers)
+main.add_command(edit.edit)
+main.add_command(demo.demo)
+main.add_command(train.train)
+main.add_command(runs.runs)
+main.add_command(vectors.vectors)
+main.add_command(grid.grid)
+main.add_command(interpolate.interpolate)
+main.add_command(classifier.classifier)
+main.add_command(evaluate.evaluate)

@@ -19,11 +19,13 @@ class VectorSetRecord(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
     checkpoint: Mapped[str] = mapped_column(String(1024))
     shard_set_id: Mapped[int | None] = mapped_column(ForeignKey("shard_sets.id"), index=True)
-    method: Mapped[str] = mapped_column(String(32))  # mean | sampled, + conditional
-    keep: Mapped[list] = mapped_column(JSON, default=list)
-    per_attribute: Mapped[int | None] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(32))  # mean | sampled
+    keep: Mapped[list] = mapped_column(JSON, default=list)  # held fixed: conditional vectors
+    per_attribute: Mapped[int | None] = mapped_column(Integer)  # sampled: N per class
+    seed: Mapped[int | None] = mapped_column(Integer)  # sampled: the sample's seed
     split: Mapped[str] = mapped_column(String(8), default="train")
     images: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[dict] = mapped_column(JSON, default=dict)  # attribute -> why it has no vector
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -37,4 +39,5 @@ class VectorRecord(Base):
     positives: Mapped[int] = mapped_column(Integer)
     negatives: Mapped[int] = mapped_column(Integer)
     norm: Mapped[float] = mapped_column(Float)
+    stderr: Mapped[float] = mapped_column(Float)  # standard error of the vector (same units)
     values: Mapped[list] = mapped_column(JSON)  # the vector, D floats

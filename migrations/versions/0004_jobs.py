@@ -1,4 +1,4 @@
-"""jobs, job tasks and results
+"""jobs, job tasks, results and workers
 
 Revision ID: 0004
 Revises: 0003
@@ -28,6 +28,7 @@ def upgrade() -> None:
     sa.Column('failed', sa.Integer(), nullable=False),
     sa.Column('command_line', sa.Text(), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('outputs', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('started_at', sa.DateTime(), nullable=True),
     sa.Column('finished_at', sa.DateTime(), nullable=True),
@@ -43,6 +44,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('job_id', sa.Integer(), nullable=False),
     sa.Column('item', sa.Integer(), nullable=False),
+    sa.Column('step', sa.String(length=32), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('total', sa.Integer(), nullable=False),
@@ -80,7 +82,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_results_task_id'), ['task_id'], unique=False)
 
 
+    op.create_table('workers',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('hostname', sa.String(length=255), nullable=False),
+    sa.Column('queues', sa.JSON(), nullable=False),
+    sa.Column('concurrency', sa.Integer(), nullable=False),
+    sa.Column('pid', sa.Integer(), nullable=False),
+    sa.Column('heartbeat_s', sa.Float(), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('seen_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_workers')),
+    sa.UniqueConstraint('hostname', name=op.f('uq_workers_hostname'))
+    )
+
 def downgrade() -> None:
+    op.drop_table('workers')
+
     with op.batch_alter_table('results', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_results_task_id'))
         batch_op.drop_index(batch_op.f('ix_results_job_id'))

@@ -1,0 +1,58 @@
+"""Finding what an edit works on: a run's shard set, and images picked by id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from featurechanger.config import Settings
+from featurechanger.data.shards import ShardArrays, ShardSet, iter_shards, open_shard_set
+from featurechanger.errors import ConfigError
+from featurechanger.training.runs import get_run
+
+
+def run_shard_set(settings: Settings, run_id: int, data: Path | str | None = None) -> ShardSet:
+    """The shard set at `data`, or by default the one run `run_id` was trained on."""
+    if data is None:
+        data = settings.resolve(get_run(settings, run_id).data_path, "data")
+    return open_shard_set(data)
+
+
+def images_by_id(shard_set: ShardSet, size: int, image_ids: Sequence[str]) -> ShardArrays:
+    """The rows of these image ids at `size` px, in the order given."""
+    wanted = list(set(image_ids))
+    found = concatenate([arrays.select(np.isin(arrays.image_ids, wanted))
+                         for _, arrays in iter_shards(shard_set, size)])
+    row_of = {image_id: row for row, image_id in enumerate(found.image_ids)}
+    missing = [image_id for image_id in image_ids if image_id not in row_of]
+    if missing:
+        more = f" (nor {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ConfigError(f"Image {missing[0]!r} is not in the shard set "
+                          f"{str(shard_set.path)!r}{more}; its ids look like "
+                          f"{shard_set.shard(0, size).image_ids[0]!r}.")
+    return take(found, [row_of[image_id] for image_id in image_ids])
+
+
+def take(arrays: ShardArrays, rows: Sequence[int]) -> ShardArrays:
+    """The given rows, in that order (repeats allowed)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    return ShardArrays(
+        images=arrays.images[rows], labels=arrays.labels[rows],
+        partitions=arrays.partitions[rows], image_ids=[arrays.image_ids[i] for i in rows],
+        source_paths=[arrays.source_paths[i] for i in rows], crop_boxes=arrays.crop_boxes[rows],
+        landmarks=None if arrays.landmarks is None else arrays.landmarks[rows])
+
+
+def concatenate(parts: Sequence[ShardArrays]) -> ShardArrays:
+    """One ShardArrays holding the rows of `parts` in order."""
+    landmarks = [p.landmarks for p in parts]
+    return ShardArrays(
+        images=np.concatenate([p.images for p in parts]),
+        labels=np.concatenate([p.labels for p in parts]),
+        partitions=np.concatenate([p.partitions for p in parts]),
+        image_ids=[i for p in parts for i in p.image_ids],
+        source_paths=[s for p in parts for s in p.source_paths],
+        crop_boxes=np.concatenate([p.crop_boxes for p in parts]),
+        landmarks=None if any(m is None for m in landmarks) else np.concatenate(landmarks))

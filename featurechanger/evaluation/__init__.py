@@ -1,0 +1,1 @@
+"""Measuring edits: an attribute classifier, the AttGAN/STGAN protocol, and counterfactual twins."""

@@ -1,0 +1,37 @@
+"""The train job: one task that runs a whole training run (featurechanger.training) on a
+worker, and records the run it made."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from featurechanger.config import Settings
+from featurechanger.jobs.context import Plan, PlannedTask, TaskContext, TaskOutcome
+
+
+def plan(settings: Settings, params: dict[str, Any]) -> Plan:
+    """params: TrainOptions.to_dict() (featurechanger.training.options)."""
+    from featurechanger.training.options import TrainOptions
+
+    options = TrainOptions.from_dict(params)
+    options.validate()
+    stored = options.to_dict()
+    if options.data:  # relative to the data root, so that a worker finds it on its mount
+        stored["data"] = settings.relative(options.data, "data")
+    return Plan(params=stored, tasks=[PlannedTask(item=0, total=1)], run_id=options.resume)
+
+
+def train_model(context: TaskContext) -> TaskOutcome:
+    from dataclasses import replace
+
+    from featurechanger.training.loop import train
+    from featurechanger.training.options import TrainOptions
+
+    settings = context.settings
+    options = TrainOptions.from_dict(context.params)
+    if options.data:
+        options = replace(options, data=str(settings.resolve(options.data, "data")))
+    if options.device == "auto" and context.device:
+        options = replace(options, device=context.device)  # the worker's FEATURECHANGER_DEVICE
+    run_id = train(options, settings, progress=False)
+    return TaskOutcome(done=1, outputs={"run_id": run_id}, records={"run_id": run_id})

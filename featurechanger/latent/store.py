@@ -1,0 +1,107 @@
+"""Vector sets as SQL records: save one after a computation, load it by id for edits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import func, select
+
+from featurechanger.config import Settings
+from featurechanger.db.migrate import ensure_schema
+from featurechanger.db.runs import RunRecord
+from featurechanger.db.session import session_scope
+from featurechanger.db.vectors import VectorRecord, VectorSetRecord
+from featurechanger.errors import ConfigError
+from featurechanger.latent.vectors import AttributeVector, VectorSet
+
+
+def save_vector_set(settings: Settings, run_id: int, vector_set: VectorSet, *,
+                    checkpoint: Path | str, shard_set_id: int | None = None) -> int:
+    """Record the set and its vectors; sets `vector_set.id` and returns it."""
+    ensure_schema(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        if session.get(RunRecord, run_id) is None:
+            raise ConfigError(f"Run {run_id!r} does not exist; `featurechanger runs list` shows "
+                              "the runs.")
+        record = VectorSetRecord(
+            run_id=run_id, checkpoint=settings.relative(checkpoint, "checkpoint"),
+            shard_set_id=shard_set_id, method=vector_set.method, keep=list(vector_set.keep),
+            per_attribute=vector_set.per_attribute, seed=vector_set.seed, split=vector_set.split,
+            images=vector_set.images, skipped=dict(vector_set.skipped))
+        session.add(record)
+        session.flush()
+        session.add_all(VectorRecord(
+            vector_set_id=record.id, attribute=vector.attribute, positives=vector.positives,
+            negatives=vector.negatives, norm=vector.norm, stderr=vector.stderr,
+            values=[float(value) for value in vector.values])
+            for vector in vector_set.vectors.values())
+        vector_set.id = record.id
+    return vector_set.id
+
+
+def load_vector_set(settings: Settings, vector_set_id: int) -> VectorSet:
+    ensure_schema(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        record = session.get(VectorSetRecord, vector_set_id)
+        if record is None:
+            raise ConfigError(f"Vector set {vector_set_id!r} does not exist; `featurechanger "
+                              "vectors list --run RUN` shows a run's vector sets.")
+        rows = session.scalars(select(VectorRecord).where(
+            VectorRecord.vector_set_id == vector_set_id)).all()
+        vectors = {row.attribute: AttributeVector(row.attribute,
+                                                  np.asarray(row.values, dtype=np.float32),
+                                                  row.positives, row.negatives, row.stderr)
+                   for row in rows}
+        return VectorSet(vectors=vectors, method=record.method, keep=tuple(record.keep),
+                         per_attribute=record.per_attribute, seed=record.seed, split=record.split,
+                         images=record.images, skipped=dict(record.skipped), id=record.id)
+
+
+def list_vector_sets(settings: Settings, run_id: int) -> list[dict]:
+    """A summary per vector set of the run, oldest first."""
+    ensure_schema(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        records = session.scalars(select(VectorSetRecord).where(
+            VectorSetRecord.run_id == run_id).order_by(VectorSetRecord.id)).all()
+        counts = dict(session.execute(
+            select(VectorRecord.vector_set_id, func.count()).join(VectorSetRecord)
+            .where(VectorSetRecord.run_id == run_id).group_by(VectorRecord.vector_set_id)).all())
+        return [{"vector_set_id": r.id, "run_id": r.run_id, "method": r.method,
+                 "keep": list(r.keep), "per_attribute": r.per_attribute, "seed": r.seed,
+                 "split": r.split, "images": r.images, "vectors": counts.get(r.id, 0),
+                 "skipped": dict(r.skipped), "checkpoint": r.checkpoint,
+                 "created_at": r.created_at.isoformat(timespec="seconds")} for r in records]
+
+
+def vector_set_for_run(settings: Settings, run_id: int, vector_set_id: int | None = None,
+                       keep: tuple[str, ...] = ()) -> VectorSet:
+    """Vector set `vector_set_id`, else the run's newest plain set with exactly `keep`.
+
+    The set must come from the run's current checkpoint: vectors only make sense in the latent
+    space of the weights that encoded them.
+    """
+    from featurechanger.training.runs import get_run, run_checkpoint_path
+
+    current = settings.relative(run_checkpoint_path(settings, get_run(settings, run_id)),
+                                "checkpoint")
+    sets = list_vector_sets(settings, run_id)
+    if vector_set_id is None:
+        matches = [s for s in sets if s["method"] == "mean" and tuple(s["keep"]) == tuple(keep)
+                   and s["checkpoint"] == current]
+        if not matches:
+            kept = f" keeping {', '.join(keep)}" if keep else ""
+            flags = "".join(f" --keep {name}" for name in keep)
+            raise ConfigError(f"Run {run_id!r} has no vector set{kept} for its current "
+                              f"checkpoint; compute one with `featurechanger vectors --run "
+                              f"{run_id}{flags}`, or pass --vectors ID.")
+        return load_vector_set(settings, matches[-1]["vector_set_id"])
+    chosen = next((s for s in sets if s["vector_set_id"] == vector_set_id), None)
+    if chosen is None:
+        raise ConfigError(f"Run {run_id!r} has no vector set {vector_set_id!r}; "
+                          f"`featurechanger vectors list --run {run_id}` shows its sets.")
+    if chosen["checkpoint"] != current:
+        raise ConfigError(f"Vector set {vector_set_id!r} was computed with checkpoint "
+                          f"{chosen['checkpoint']!r}, but run {run_id!r} is now at {current!r}; "
+                          f"recompute it with `featurechanger vectors --run {run_id}`.")
+    return load_vector_set(settings, vector_set_id)

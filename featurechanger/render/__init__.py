@@ -1,0 +1,1 @@
+"""Pictures: labelled sheets (feature grids), looping GIFs, and full-resolution composition."""

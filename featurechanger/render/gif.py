@@ -1,0 +1,24 @@
+"""Looping GIFs of interpolations, upscaled so that a person can see a 32 or 64 px face."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+
+from featurechanger.render.images import enlarge, write_atomically
+
+GIF_SIZE = 256  # the seed's GIFs: 256 px, 100 ms a frame, looping forever
+FRAME_MS = 100
+
+
+def write_gif(frames: Sequence[np.ndarray], path: Path, *, size: int = GIF_SIZE,
+              frame_ms: int = FRAME_MS) -> Path:
+    """Write frames ((H, W, 3) uint8 or [0, 1] float) as a GIF whose longer side is `size`."""
+    if len(frames) == 0:
+        raise ValueError("a GIF needs at least one frame")
+    enlarged = np.stack([enlarge(frame, size) for frame in frames])
+    return write_atomically(Path(path), lambda target: iio.imwrite(
+        target, enlarged, extension=".gif", duration=frame_ms, loop=0))

@@ -1,0 +1,153 @@
+"""`featurechanger demo`: the whole system on synthetic faces, on the embedded default.
+
+Synthetic faces (and their glasses-free twins) -> a shard job -> a DCAE train job -> a vectors
+job (conditioned to keep Male) -> a dataset-wide remove-Eyeglasses edit job -> an interpolate
+job (GIFs) -> a feature grid, an attribute classifier and the evaluation table. Every heavy
+step is a job, run in this process with the same code workers run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from orchestrator.output import emit, json_option, settings_from_context
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    faces: int
+    shard_size: int
+    train_minutes: float
+    classifier_epochs: int
+
+
+FULL = DemoSize(faces=20_000, shard_size=2048, train_minutes=6.0, classifier_epochs=4)
+QUICK = DemoSize(faces=2_000, shard_size=512, train_minutes=1.0, classifier_epochs=2)
+GRID_ATTRIBUTES = "-Eyeglasses,Smiling,Blond_Hair,Mustache"
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for everything the demo makes [default: HOME/demo].")
+@click.option("--quick", is_flag=True,
+              help=f"{QUICK.faces:,} faces and {QUICK.train_minutes:g} minute of training: a "
+                   f"few minutes on 2 cores (CI runs it). Without it: {FULL.faces:,} faces, "
+                   f"{FULL.train_minutes:g} minutes of training, under 15 minutes.")
+@json_option
+@click.pass_context
+def demo(ctx: click.Context, out: Path | None, quick: bool, as_json: bool) -> None:
+    """Run the whole pipeline on synthetic faces and print where everything is.
+
+    Always runs in this process on the configured database (the embedded SQLite default
+    unless FEATURECHANGER_DATABASE_URL is set), even when a broker is configured.
+    """
+    import torch
+
+    from featurechanger.data.synth import write_synthetic
+
+    settings = settings_from_context(ctx)
+    size = QUICK if quick else FULL
+    out = (out or settings.home / "demo").absolute()
+    torch.manual_seed(0)
+    faces = write_synthetic(out / "faces", size.faces, seed=0)
+    twins = write_synthetic(out / "faces-without-glasses", size.faces, seed=0,
+                            counterfactual={"Eyeglasses": 0})
+    shards = _job(settings, "shard", {"dataset": str(faces), "out": str(out / "shards"),
+                                      "sizes": [32, 64], "shard_size": size.shard_size})
+    trained = _job(settings, "train", {"model": "dcae", "data": str(out / "shards"),
+                                       "device": "auto", "minutes": size.train_minutes,
+                                       "seed": 0})
+    run_id = trained["run_id"]
+    vectors = _job(settings, "vectors", {"run": run_id, "data": str(out / "shards"),
+                                         "keep": ["Male"]})
+    edit = {"run": run_id, "data": str(out / "shards"), "remove": ["Eyeglasses"],
+            "keep": ["Male"], "where": ["Eyeglasses=1"], "split": "test"}
+    edited = _job(settings, "edit", {**edit, "out": str(out / "glasses-off")})
+    gifs = _job(settings, "interpolate", {**edit, "out": str(out / "gifs")})
+    shown = _grid_images(out / "shards")
+    grid = _command(ctx, "grid", "--run", run_id, "--images", ",".join(shown),
+                    "--attributes", GRID_ATTRIBUTES, "--vectors", vectors["vector_set_id"],
+                    "--data", out / "shards", "--out", out / "grid.png")
+    judge = _command(ctx, "classifier", "train", "--data", out / "shards",
+                     "--epochs", size.classifier_epochs)
+    evaluation = _command(ctx, "evaluate", "--run", run_id, "--remove", "Eyeglasses",
+                          "--keep", "Male", "--data", out / "shards", "--split", "test",
+                          "--twin", twins, "--sheet", out / "evaluation-sheet.png")
+    payload = {
+        "out": str(out), "faces": str(faces), "twins": str(twins),
+        "shards": str(out / "shards"), "run_id": run_id,
+        "vector_set_id": vectors["vector_set_id"], "classifier": judge["path"],
+        "jobs": {"shard": shards["job_id"], "train": trained["job_id"],
+                 "vectors": vectors["job_id"], "edit": edited["job_id"],
+                 "interpolate": gifs["job_id"]},
+        "edited": str(out / "glasses-off"), "edited_images": edited["done"],
+        "contact_sheet": str(out / "glasses-off" / "contact_sheet.png"),
+        "gifs": str(out / "gifs"), "grid": grid["out"], "evaluation": evaluation,
+    }
+    emit(payload, as_json, _describe)
+
+
+def _job(settings: Any, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Run a job here; the demo stops at the first that does not fully succeed."""
+    from featurechanger.errors import FeatureChangerError
+    from orchestrator.submit import run_new_job_here
+
+    job = run_new_job_here(settings, kind, params)
+    if job["state"] != "succeeded":
+        raise FeatureChangerError(
+            f"The demo's {kind} job {job['job_id']} ended {job['state']}: {job['error']}. "
+            f"`featurechanger jobs show {job['job_id']} --failed` says more.")
+    return {"job_id": job["job_id"], "done": job["done"], **job["outputs"]}
+
+
+def _command(ctx: click.Context, *args: object) -> dict[str, Any]:
+    """Run another featurechanger command here with --json, and return what it printed."""
+    main = ctx.find_root().command
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        main.main([*map(str, args), "--json"], standalone_mode=False, obj=ctx.find_root().obj)
+    return json.loads(printed.getvalue())
+
+
+def _grid_images(shards: Path) -> list[str]:
+    """Three test faces with glasses and three without, for the feature grid."""
+    from featurechanger.attributes import ATTRIBUTE_INDEX
+    from featurechanger.data.shards import iter_shards, open_shard_set
+
+    shard_set = open_shard_set(shards)
+    chosen: dict[int, list[str]] = {0: [], 1: []}
+    for _, arrays in iter_shards(shard_set, shard_set.sizes[0], "test"):
+        for image_id, labels in zip(arrays.image_ids, arrays.labels):
+            group = chosen[int(labels[ATTRIBUTE_INDEX["Eyeglasses"]])]
+            if len(group) < 3:
+                group.append(image_id)
+    return chosen[1] + chosen[0]
+
+
+def _describe(payload: dict[str, Any]) -> str:
+    from featurechanger.evaluation.quality import format_report
+
+    return "\n".join([
+        f"Demo done; everything is under {payload['out']}:",
+        f"  faces            {payload['faces']} (twins without glasses: {payload['twins']})",
+        f"  shards           {payload['shards']}",
+        f"  model            run {payload['run_id']} (`featurechanger runs show "
+        f"{payload['run_id']}`)",
+        f"  vectors          set {payload['vector_set_id']} (keeping Male)",
+        f"  glasses removed  {payload['edited_images']} test faces in {payload['edited']}",
+        f"  contact sheet    {payload['contact_sheet']}",
+        f"  GIFs             {payload['gifs']}",
+        f"  feature grid     {payload['grid']}",
+        f"  jobs             " + ", ".join(f"{kind} {job_id}"
+                                           for kind, job_id in payload["jobs"].items())
+        + " (`featurechanger jobs list`)",
+        "Evaluation of removing Eyeglasses on the test faces:",
+        format_report(payload["evaluation"]),
+    ])

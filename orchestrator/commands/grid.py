@@ -1,0 +1,80 @@
+"""`featurechanger grid`: the seed's feature grid (rows: images; columns: original,
+reconstruction, one edit per attribute), as one labelled PNG."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from orchestrator.commands.vectors import data_option, device_option
+from orchestrator.output import emit, json_option, settings_from_context
+
+if TYPE_CHECKING:
+    from featurechanger.latent.edits import EditSpec
+
+
+def comma_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@click.command()
+@click.option("--run", "run_id", type=int, required=True, metavar="RUN",
+              help="The training run whose model draws the grid.")
+@click.option("--images", "image_ids", required=True, metavar="ID,...",
+              help="Image ids, comma-separated (e.g. 000001.jpg,000002.jpg): one row each.")
+@click.option("--attributes", required=True, metavar="A,...",
+              help="Attributes, comma-separated: one column each, added at --strength; a "
+                   "leading '-' removes it instead (e.g. Smiling,-Eyeglasses).")
+@click.option("--strength", type=float, default=1.5, show_default=True,
+              help="How far each edit moves, in units of the attribute's vector.")
+@click.option("--vectors", "vector_set_id", type=int, metavar="ID",
+              help="Vector set to use [default: the run's newest plain one].")
+@data_option
+@click.option("--out", type=click.Path(dir_okay=False), required=True, metavar="FILE.png")
+@device_option
+@json_option
+@click.pass_context
+def grid(ctx: click.Context, run_id: int, image_ids: str, attributes: str, strength: float,
+         vector_set_id: int | None, data: str | None, out: str, device: str,
+         as_json: bool) -> None:
+    """Draw a feature grid: every image with every attribute edit, at the model's resolution."""
+    from featurechanger.editing.batch import decode_edit
+    from featurechanger.editing.inputs import images_by_id, run_shard_set
+    from featurechanger.latent.edits import edit_direction
+    from featurechanger.latent.store import vector_set_for_run
+    from featurechanger.render.sheet import feature_grid, save_sheet
+    from featurechanger.training.loop import pick_device
+    from featurechanger.training.runs import load_run_model
+
+    settings = settings_from_context(ctx)
+    specs = [_column_spec(name, strength) for name in comma_list(attributes)]
+    ids = comma_list(image_ids)
+    if not specs or not ids:
+        raise click.UsageError("Give at least one image id and one attribute.")
+    vectors = vector_set_for_run(settings, run_id, vector_set_id)
+    torch_device = pick_device(device)
+    model = load_run_model(settings, run_id, torch_device)
+    arrays = images_by_id(run_shard_set(settings, run_id, data), model.resolution, ids)
+    columns = {}
+    for spec in specs:
+        reconstructions, columns[_label(spec)] = decode_edit(
+            model, arrays.images, edit_direction(vectors, spec), spec.strength,
+            device=torch_device)
+    path = save_sheet(feature_grid(arrays.images, reconstructions, columns, ids), out)
+    emit({"out": str(path), "run_id": run_id, "vector_set_id": vectors.id, "images": ids,
+          "columns": list(columns), "strength": strength}, as_json,
+         lambda p: f"Wrote {p['out']} ({len(ids)} images x {len(columns)} edits, vector set "
+                   f"{p['vector_set_id']}).")
+
+
+def _column_spec(name: str, strength: float) -> EditSpec:
+    from featurechanger.latent.edits import EditSpec
+
+    if name.startswith("-"):
+        return EditSpec.parse(remove=[name[1:]], strength=strength)
+    return EditSpec.parse(add=[name.lstrip("+")], strength=strength)
+
+
+def _label(spec: EditSpec) -> str:
+    return f"+{spec.add[0]}" if spec.add else f"-{spec.remove[0]}"

@@ -1,0 +1,112 @@
+"""`featurechanger train`: train DCAE or PGAE (or fit PCA) on a shard set, in-process.
+
+A thin wrapper over featurechanger.training.loop.train, the function the jobs system queues.
+"""
+
+from __future__ import annotations
+
+import click
+
+from featurechanger.training.options import DEVICES, LOSS_NAMES, MODEL_NAMES, TrainOptions
+from orchestrator.output import emit, json_option, settings_from_context
+
+DEFAULTS = TrainOptions()
+# Options that define a run; --resume takes them from the run instead.
+RUN_DEFINING = ("model", "data", "loss", "epochs", "steps", "batch_size", "lr", "seed",
+                "latent_dim", "resolution", "vgg_weights", "dfc_weights", "pixel_weight",
+                "fade_images", "stabilise_images", "checkpoint_every")
+
+
+def _weights(value: str | None) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        weights = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        weights = ()
+    if len(weights) != 3:
+        raise click.BadParameter(f"{value!r} is not three comma-separated numbers, e.g. 1,1,1.")
+    return weights
+
+
+@click.command()
+@click.option("--model", type=click.Choice(MODEL_NAMES), default=DEFAULTS.model,
+              show_default=True, help="DCAE (32 px), PGAE (grows 8 -> 64 px), or the PCA "
+              "baseline (fitted in closed form).")
+@click.option("--data", type=click.Path(file_okay=False),
+              help="Shard set folder, from `featurechanger data shard`.")
+@click.option("--loss", type=click.Choice(LOSS_NAMES), default=DEFAULTS.loss,
+              show_default=True, help="Pixel MSE, or the Deep Feature Consistent loss (VGG19; "
+              "PGAE uses it from 32 px on).")
+@click.option("--epochs", type=int, help="Passes over the train split [DCAE default: 20].")
+@click.option("--steps", type=int, help="Optimizer steps, instead of --epochs.")
+@click.option("--batch-size", type=int, default=DEFAULTS.batch_size, show_default=True,
+              help="Images per Adam step.")
+@click.option("--lr", type=float, default=DEFAULTS.lr, show_default=True,
+              help="Adam learning rate.")
+@click.option("--device", type=click.Choice(DEVICES), default=DEFAULTS.device,
+              show_default=True, help="auto: CUDA when there is a GPU (with bf16 autocast).")
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True,
+              help="Seeds the model init and the batch order: the same seed repeats a run.")
+@click.option("--resume", type=int, metavar="RUN",
+              help="Continue run RUN exactly where it stopped, with its stored options "
+                   "(only --device, --minutes and --json may change).")
+@click.option("--minutes", type=float,
+              help="Stop cleanly after this many minutes, with a checkpoint to --resume from.")
+@click.option("--latent-dim", type=int, default=DEFAULTS.latent_dim, show_default=True,
+              help="Values in the latent vector (components, for PCA).")
+@click.option("--resolution", type=int,
+              help="PCA only: the image side to fit at (a size of the shard set) [default: 32].")
+@click.option("--vgg-weights", metavar="PATH|random",
+              help="VGG19 weights for --loss dfc [default: torchvision's cache, "
+                   "$TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth]; 'random' = untrained "
+                   "features, recorded and shown with the run.")
+@click.option("--dfc-weights", metavar="W1,W2,W3",
+              help="DFC weights of relu1_1, relu2_1, relu3_1 [default: 1,1,1].")
+@click.option("--pixel-weight", type=float, default=DEFAULTS.pixel_weight, show_default=True,
+              help="DFC: weight of an extra pixel MSE term.")
+@click.option("--fade-images", type=int, default=DEFAULTS.fade_images, show_default=True,
+              help="PGAE: images over which each new resolution fades in (alpha 0 -> 1).")
+@click.option("--stabilise-images", type=int, default=DEFAULTS.stabilise_images,
+              show_default=True, help="PGAE: images per resolution at alpha = 1.")
+@click.option("--checkpoint-every", type=int, default=DEFAULTS.checkpoint_every,
+              show_default=True, help="Steps between checkpoints (one is also saved at the end).")
+@json_option
+@click.pass_context
+def train(ctx: click.Context, as_json: bool, dfc_weights: str | None, resume: int | None,
+          **values: object) -> None:
+    """Train a model on the train split of a shard set, validating on its val split.
+
+    Each epoch records val loss, PSNR and SSIM and writes a reconstruction sheet; see them with
+    `featurechanger runs show RUN`. Ctrl-C saves a checkpoint first; continue with --resume.
+    """
+    from featurechanger.training.loop import TrainingInterrupted, train as run_training
+    from featurechanger.training.runs import get_run
+
+    settings = settings_from_context(ctx)
+    if resume is not None:
+        given = [name for name in RUN_DEFINING
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise click.UsageError(
+                f"--resume {resume} continues with the run's stored options; do not give "
+                f"{', '.join('--' + name.replace('_', '-') for name in given)}.")
+    weights = _weights(dfc_weights)
+    options = TrainOptions(resume=resume, **values,
+                           **({"dfc_layer_weights": weights} if weights else {}))
+    try:
+        run_id = run_training(options, settings, progress=True)
+    except TrainingInterrupted as stop:
+        click.echo(f"Interrupted: run {stop.run_id} saved a checkpoint at step {stop.step}. "
+                   f"Continue with `featurechanger train --resume {stop.run_id}`.", err=True)
+        ctx.exit(130)
+    run = get_run(settings, run_id)
+    emit({"run_id": run_id, "state": run.state}, as_json,
+         lambda p: _finished_message(p["run_id"], p["state"]))
+
+
+def _finished_message(run_id: int, state: str) -> str:
+    if state == "stopped":
+        return (f"Run {run_id} stopped at its time budget with a checkpoint. Continue with "
+                f"`featurechanger train --resume {run_id}`.")
+    return f"Run {run_id} {state}. See it with `featurechanger runs show {run_id}`."

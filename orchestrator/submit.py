@@ -1,0 +1,196 @@
+"""Submitting jobs from commands: plan and record a job, then queue its tasks to the workers (sent
+by name, so that submitting never imports torch) or, without a broker, run it in this process.
+
+A command that makes a job adds `@submit_options` and ends with one call:
+
+    submit_job(ctx, "train", params, queue=queue, wait=wait, as_json=as_json)
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from orchestrator.output import emit, settings_from_context
+
+if TYPE_CHECKING:  # imported inside the functions: `--help` must not pay for them
+    from celery import Celery
+
+    from featurechanger.config import Settings
+    from featurechanger.jobs.store import TaskRef
+
+# Exit statuses of a command that waited for its job.
+EXIT_CODES = {"succeeded": 0, "partial": 2, "failed": 1, "cancelled": 1}
+
+
+def submit_options(command: Callable) -> Callable:
+    """--queue, --wait and --json, the options every job-submitting command shares."""
+    command = click.option(
+        "--json", "as_json", is_flag=True, help="Print a JSON object for scripts.")(command)
+    command = click.option(
+        "--wait", is_flag=True,
+        help="With a broker: follow the job with a progress bar until it ends; exit 1 if it "
+             "failed, 2 if some items failed. (Without a broker the job always runs here.)",
+    )(command)
+    return click.option(
+        "--queue", default=None,
+        help="Queue to send the job's tasks to (default: the kind's, gpu or cpu). Needs a "
+             "broker.")(command)
+
+
+def submit_job(ctx: click.Context, kind: str, params: dict[str, Any], *, queue: str | None,
+               wait: bool, as_json: bool) -> None:
+    """Create a job of `kind` and queue it (with a broker) or run it here (without one)."""
+    from featurechanger.db.migrate import ensure_schema
+    from featurechanger.errors import ConfigError
+    from featurechanger.jobs.kinds import job_kind
+    from featurechanger.jobs.submit import new_job
+
+    settings = settings_from_context(ctx)
+    if not settings.broker_url:
+        if queue is not None:
+            raise ConfigError(f"--queue {queue!r} needs a broker (FEATURECHANGER_BROKER_URL); "
+                              f"without one, jobs run in this process.")
+        job = run_new_job_here(settings, kind, params)
+        report_end(ctx, job["job_id"], as_json=as_json)
+        return
+    ensure_schema(settings.database_url)
+    queue = queue or job_kind(kind).queue
+    require_consumer(settings, queue)
+    app = broker_app(settings)
+    job_id, refs = new_job(settings, kind, params, queue=queue, command_line=command_line())
+    send(app, settings, job_id, refs)
+    if wait:
+        finish_following(ctx, job_id, as_json=as_json)
+        return
+    emit({"job_id": job_id, "kind": kind, "queue": queue, "state": "queued",
+          "tasks": len(refs)}, as_json,
+         f"Job {job_id} ({kind}) queued on {queue!r} as {len(refs)} tasks. Follow it with "
+         f"`featurechanger jobs watch {job_id}`.")
+
+
+def run_new_job_here(settings: Settings, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Create a job and run it in this process with a progress bar; returns its summary."""
+    from featurechanger.db.migrate import ensure_schema
+    from featurechanger.jobs.store import job_summary
+    from featurechanger.jobs.submit import new_job
+
+    ensure_schema(settings.database_url)
+    job_id, _ = new_job(settings, kind, params, queue=None, command_line=command_line())
+    run_queued_here(settings, job_id)
+    return job_summary(settings.database_url, job_id)
+
+
+def command_line() -> str:
+    """The user's command, recorded with the job."""
+    return shlex.join(["featurechanger", *sys.argv[1:]])
+
+
+def run_queued_here(settings: Settings, job_id: int) -> None:
+    """Run a job's queued tasks in this process, with a progress bar."""
+    from featurechanger.jobs.runner import run_in_process
+
+    with JobBar(settings, job_id) as bar:
+        run_in_process(settings, job_id, on_change=bar.refresh)
+
+
+def finish_following(ctx: click.Context, job_id: int, *, as_json: bool) -> None:
+    """Follow a queued job with a progress bar until it ends, then report and exit."""
+    settings = settings_from_context(ctx)
+    with JobBar(settings, job_id) as bar:
+        while bar.refresh()["state"] not in ("succeeded", "partial", "failed", "cancelled"):
+            time.sleep(0.5)
+    report_end(ctx, job_id, as_json=as_json)
+
+
+def report_end(ctx: click.Context, job_id: int, *, as_json: bool) -> None:
+    from featurechanger.jobs.store import job_summary
+
+    summary = job_summary(settings_from_context(ctx).database_url, job_id)
+    emit(summary, as_json, describe_job)
+    ctx.exit(EXIT_CODES.get(summary["state"], 0))
+
+
+def describe_job(job: dict[str, Any]) -> str:
+    """A few lines a person reads: what, how far, what it made, what went wrong."""
+    lines = [f"Job {job['job_id']} ({job['kind']}): {job['state']}, {job['done']} of "
+             f"{job['total']} done, {job['failed']} failed."]
+    lines += [f"  {name}: {value}" for name, value in sorted(job["outputs"].items())]
+    if job["error"]:
+        lines.append(f"  error: {job['error']}")
+    if job["failed"]:
+        lines.append(f"  `featurechanger jobs show {job['job_id']} --failed` lists what failed; "
+                     f"`featurechanger jobs retry {job['job_id']}` runs it again.")
+    return "\n".join(lines)
+
+
+def broker_app(settings: Settings) -> Celery:
+    from worker.celery_app import make_app
+
+    return make_app(settings)
+
+
+def require_consumer(settings: Settings, queue: str) -> None:
+    """Fail at once when no online worker consumes `queue`, instead of waiting for ever."""
+    from featurechanger.errors import ConfigError
+    from featurechanger.jobs.workers import consumers_of, online_workers
+
+    if consumers_of(settings.database_url, queue):
+        return
+    online = ", ".join(f"{worker['hostname']} ({', '.join(worker['queues'])})"
+                       for worker in online_workers(settings.database_url)) or "none"
+    raise ConfigError(
+        f"No online worker consumes queue {queue!r} (workers online: {online}). Start one with "
+        f"`celery -A worker.celery_app worker -Q {queue}`, or pick another queue with --queue.")
+
+
+def send(app: Celery, settings: Settings, job_id: int, refs: list[TaskRef]) -> None:
+    """Queue a job's tasks; if the broker refuses, the job is cancelled, not left queued."""
+    from kombu.exceptions import OperationalError
+
+    from featurechanger.errors import ConfigError
+    from featurechanger.jobs.store import cancel_job
+    from worker.celery_app import send_tasks
+
+    try:
+        send_tasks(app, refs)
+    except OperationalError as error:  # the broker is down or refuses us, after retries
+        cancel_job(settings.database_url, job_id)
+        raise ConfigError(f"Job {job_id} could not be queued ({error}); it is cancelled. "
+                          f"`featurechanger jobs retry {job_id}` queues it again.") from error
+
+
+class JobBar:
+    """A tqdm bar on stderr: a job's items ended (done or failed) out of its total."""
+
+    def __init__(self, settings: Settings, job_id: int) -> None:
+        self._url, self._job_id = settings.database_url, job_id
+        self._bar = None
+
+    def __enter__(self) -> JobBar:
+        from tqdm import tqdm
+
+        from featurechanger.jobs.store import job_summary
+
+        job = job_summary(self._url, self._job_id)
+        self._bar = tqdm(total=job["total"], desc=f"job {self._job_id} {job['kind']}",
+                         unit="item", file=sys.stderr, dynamic_ncols=True)
+        self.refresh()
+        return self
+
+    def refresh(self) -> dict[str, Any]:
+        from featurechanger.jobs.store import job_summary
+
+        job = job_summary(self._url, self._job_id)
+        self._bar.update(job["done"] + job["failed"] - self._bar.n)
+        self._bar.set_postfix(state=job["state"], failed=job["failed"], refresh=False)
+        return job
+
+    def __exit__(self, *_: object) -> None:
+        self._bar.close()
+

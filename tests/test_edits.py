@@ -1,0 +1,115 @@
+"""Edits: the spec users write, z + s * v, and the batch edit that writes full-resolution photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from featurechanger.attributes import ATTRIBUTES
+from featurechanger.editing.batch import (decode_edit, edit_image_folder, edit_shard,
+                                          interpolate_pairs, interpolate_shard, output_name)
+from featurechanger.errors import ConfigError
+from featurechanger.latent.edits import EditSpec, apply_edit, edit_direction
+from featurechanger.latent.vectors import AttributeVector, VectorSet
+from featurechanger.models import build_model
+from tests.editing_world import HEIGHT, WIDTH, identity_model, make_world, write_photos
+
+
+def _vector_set(dim: int, names: tuple[str, ...] = ("Eyeglasses", "Smiling")) -> VectorSet:
+    rng = np.random.default_rng(0)
+    return VectorSet(vectors={name: AttributeVector(name, rng.standard_normal(dim).astype(
+        np.float32), 10, 10, 0.1) for name in names}, method="mean")
+
+
+def test_spec_parses_names_case_insensitively_and_combines_directions() -> None:
+    spec = EditSpec.parse(add=["smiling"], remove=["EYEGLASSES"], strength=2)
+    assert spec.add == ("Smiling",) and spec.remove == ("Eyeglasses",)
+    vectors = _vector_set(5)
+    expected = vectors.vector("Smiling").values - vectors.vector("Eyeglasses").values
+    np.testing.assert_allclose(edit_direction(vectors, spec), expected)
+    latents = np.zeros((3, 5), dtype=np.float32)
+    np.testing.assert_allclose(apply_edit(latents, expected, 2.0), np.tile(2 * expected, (3, 1)))
+    assert EditSpec.from_json(spec.to_json()) == spec
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"add": ["Eyeglases"]}, "Did you mean 'Eyeglasses'"),
+    ({}, "Nothing to edit"),
+    ({"add": ["Smiling"], "remove": ["smiling"]}, "both added and removed"),
+    ({"add": ["Smiling"], "strength": -1.0}, "--strength"),
+])
+def test_bad_edit_specs_are_clear_errors(arguments: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as error:
+        EditSpec.parse(**arguments)
+    if "Did you mean" in message:
+        assert all(name in str(error.value) for name in ATTRIBUTES)
+
+
+def test_strength_zero_returns_the_reconstruction() -> None:
+    torch.manual_seed(0)
+    model = build_model("dcae", latent_dim=16).eval()
+    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    direction = np.ones(16, dtype=np.float32)
+    reconstructions, edits = decode_edit(model, images, direction, 0.0)
+    np.testing.assert_array_equal(edits, reconstructions)
+    _, moved = decode_edit(model, images, direction, 1.5)
+    assert np.abs(moved - reconstructions).max() > 1e-3
+
+
+def test_edit_shard_writes_full_resolution_photos_and_reports_a_missing_one(tmp_path: Path) -> None:
+    world = make_world(6)
+    root = write_photos(tmp_path / "data", world.photos, world.arrays.source_paths)
+    (root / world.arrays.source_paths[2]).unlink()
+    out = tmp_path / "out"
+    outcomes = edit_shard(world.arrays, model=identity_model(), vectors=_vector_set(192),
+                          spec=EditSpec.parse(remove=["Eyeglasses"]), dataset_root=root,
+                          out_dir=out, output="blend")
+    assert [o.image_id for o in outcomes] == world.arrays.image_ids
+    assert outcomes[2].output_path is None and "missing" in outcomes[2].error
+    assert world.arrays.source_paths[2] in outcomes[2].error
+    for outcome in outcomes[:2] + outcomes[3:]:
+        assert outcome.error is None
+        assert outcome.output_path == out / output_name(outcome.image_id)
+        assert Image.open(outcome.output_path).size == (WIDTH, HEIGHT)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        output_name(i) for k, i in enumerate(world.arrays.image_ids) if k != 2)
+
+
+def test_a_shard_at_the_wrong_resolution_is_refused(tmp_path: Path) -> None:
+    world = make_world(2)
+    with pytest.raises(ConfigError, match="--size 32"):
+        edit_shard(world.arrays, model=build_model("dcae", latent_dim=8), vectors=_vector_set(8),
+                   spec=EditSpec.parse(add=["Smiling"]), dataset_root=tmp_path, out_dir=tmp_path)
+
+
+def test_image_folder_edits_aligned_photos_and_explains_the_others(tmp_path: Path) -> None:
+    world = make_world(3)
+    folder = tmp_path / "photos"
+    write_photos(folder, world.photos, ["a.png", "b.jpg", "c.png"])
+    Image.new("RGB", (100, 100)).save(folder / "square.png")
+    (folder / "notes.txt").write_text("not a photo")
+    outcomes = edit_image_folder(folder, model=identity_model(), vectors=_vector_set(192),
+                                 spec=EditSpec.parse(add=["Smiling"]), out_dir=tmp_path / "out")
+    by_name = {outcome.image_id: outcome for outcome in outcomes}
+    assert set(by_name) == {"a.png", "b.jpg", "c.png", "square.png"}
+    assert "178x218" in by_name["square.png"].error
+    assert Image.open(by_name["b.jpg"].output_path).size == (WIDTH, HEIGHT)
+
+
+def test_interpolations_write_one_looping_gif_per_image_and_per_pair(tmp_path: Path) -> None:
+    world = make_world(3)
+    model, spec = identity_model(), EditSpec.parse(add=["Smiling"], strength=2.0)
+    outcomes = interpolate_shard(world.arrays, model=model, vectors=_vector_set(192), spec=spec,
+                                 out_dir=tmp_path, frames=5)
+    gif = Image.open(outcomes[0].output_path)
+    assert gif.n_frames == 5 and gif.size == (256, 256) and gif.info["loop"] == 0
+    images = dict(zip(world.arrays.image_ids, world.arrays.images))
+    pairs = interpolate_pairs([("000001.jpg", "000002.jpg"), ("000001.jpg", "999999.jpg")],
+                              images, model=model, out_dir=tmp_path, frames=4)
+    assert Image.open(pairs[0].output_path).n_frames == 4
+    assert pairs[0].output_path.name == "000001_to_000002.gif"
+    assert "999999.jpg" in pairs[1].error

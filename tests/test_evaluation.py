@@ -1,0 +1,156 @@
+"""Measuring edits: intervals, the classifier, the eye band, and the whole protocol on a toy world
+whose true edits (twins) are known."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from featurechanger.attributes import ATTRIBUTE_INDEX
+from featurechanger.editing.batch import decode_edit
+from featurechanger.errors import DataError
+from featurechanger.evaluation import intervals
+from featurechanger.evaluation.classifier import (balanced_accuracy, load_classifier,
+                                                  predict_probabilities, save_classifier,
+                                                  train_classifier)
+from featurechanger.evaluation.quality import evaluate_edit, judge_view
+from featurechanger.evaluation.regions import eye_band
+from featurechanger.latent.edits import EditSpec, edit_direction
+from featurechanger.latent.vectors import VectorPlan, shard_stats, vectors_from_stats
+from featurechanger.render.compose import compose
+from tests.editing_world import CROP_BOX, EYES, GLASSES, identity_model, make_world, write_photos
+
+
+def test_wilson_interval_matches_the_textbook_values() -> None:
+    estimate = intervals.proportion(np.array([True] * 8 + [False] * 2))
+    assert estimate.value == 0.8
+    assert estimate.low == pytest.approx(0.4902, abs=1e-4)
+    assert estimate.high == pytest.approx(0.9433, abs=1e-4)
+    assert intervals.proportion(np.ones(50, dtype=bool)).high == 1.0
+
+
+def test_mean_interval_narrows_with_more_samples() -> None:
+    rng = np.random.default_rng(0)
+    small, large = intervals.mean(rng.normal(20, 2, 100)), intervals.mean(rng.normal(20, 2, 10000))
+    assert small.low < 20 < small.high and large.low < 20 < large.high
+    assert large.high - large.low < (small.high - small.low) / 5
+
+
+def test_balanced_accuracy_weighs_both_classes_and_marks_absent_ones() -> None:
+    labels = np.zeros((10, 40), dtype=np.uint8)
+    labels[:2, 0] = 1  # 2 positives, 8 negatives
+    predictions = np.zeros((10, 40), dtype=bool)  # always "no"
+    accuracy = balanced_accuracy(predictions, labels)
+    assert accuracy[0] == 0.5  # 100% of negatives, 0% of positives
+    assert np.isnan(accuracy[1])  # no positives at all: cannot be judged
+
+
+def test_eye_band_spans_both_eyes_with_anthropometric_margins() -> None:
+    landmarks = np.array([69, 111, 109, 111, 89, 135, 72, 152, 106, 152])
+    left, top, right, bottom = eye_band(landmarks, 178, 218)
+    assert (left, right) == (45, 133)  # 2.2 x 40 px centred on x = 89
+    assert (top, bottom) == (95, 127)  # 0.8 x 40 px centred on y = 111
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> None:
+    """Small convolutions on a shared 2-core machine run several times faster on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory, one_thread: None) -> dict:
+    """A world on disk (photos, twins), its vectors plain and keeping Male, a classifier."""
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("toy")
+    partitions = np.repeat(np.array([0, 1, 2], dtype=np.uint8), [300, 100, 200])
+    world = make_world(600, partitions=partitions)
+    data = write_photos(root / "data", world.photos, world.arrays.source_paths)
+    twin = write_photos(root / "twin", world.twins, world.arrays.source_paths)
+    for folder, changes in ((data, {}), (twin, {"Eyeglasses": 0})):
+        (folder / "synthetic.json").write_text(json.dumps(
+            {"count": 600, "seed": 0, "counterfactual": changes}))
+    model = identity_model()
+    stats = shard_stats(model, world.arrays, VectorPlan())  # the train split only
+    views = np.stack([judge_view(photo, CROP_BOX) for photo in world.photos])
+    train, val = partitions == 0, partitions == 1
+    classifier = train_classifier(views[train], world.arrays.labels[train], views[val],
+                                  world.arrays.labels[val], epochs=6, batch_size=32, lr=3e-3)
+    test_arrays = world.arrays.select(partitions == 2)
+    return {"world": world, "data": data, "twin": twin, "model": model, "test": test_arrays,
+            "plain": vectors_from_stats(stats, VectorPlan()), "classifier": classifier,
+            "kept": vectors_from_stats(stats, VectorPlan(), keep=["Male"]), "root": root}
+
+
+def test_classifier_learns_the_drawn_attributes_and_round_trips(toy: dict, tmp_path: Path) -> None:
+    classifier = toy["classifier"]
+    assert {"Eyeglasses", "Male", "Smiling"} <= set(classifier.judged)
+    assert "Bald" in classifier.left_out  # never drawn, never positive: not judged
+    loaded = load_classifier(save_classifier(tmp_path / "c.pt", classifier, source="toy"))
+    assert loaded.judged == classifier.judged
+    views = np.stack([judge_view(p, CROP_BOX) for p in toy["world"].photos[:8]])
+    np.testing.assert_allclose(predict_probabilities(loaded.model, views),
+                               predict_probabilities(classifier.model, views), atol=1e-6)
+
+
+def test_keeping_male_moves_the_male_score_less(toy: dict) -> None:
+    arrays, model = toy["test"], toy["model"]
+    wearers = arrays.select(arrays.labels[:, GLASSES] == 1)
+    spec = EditSpec.parse(remove=["Eyeglasses"], strength=1.0)
+    photos = toy["world"].photos[[int(i[:6]) - 1 for i in wearers.image_ids]]
+
+    def male_score_change(vectors) -> float:  # noqa: ANN001 - VectorSet
+        reconstructions, edits = decode_edit(model, wearers.images,
+                                             edit_direction(vectors, spec), spec.strength)
+        before = np.stack([judge_view(p, CROP_BOX) for p in photos])
+        after = np.stack([judge_view(compose(p, CROP_BOX, r, e, "blend"), CROP_BOX)
+                          for p, r, e in zip(photos, reconstructions, edits)])
+        male = ATTRIBUTE_INDEX["Male"]
+        probabilities = [predict_probabilities(toy["classifier"].model, views)[:, male]
+                         for views in (before, after)]
+        return float(np.abs(probabilities[1] - probabilities[0]).mean())
+
+    assert male_score_change(toy["kept"]) < male_score_change(toy["plain"]) / 2
+
+
+def test_evaluation_reports_rates_and_beats_doing_nothing_against_twins(toy: dict) -> None:
+    report, samples = evaluate_edit(
+        toy["test"], model=toy["model"], vectors=toy["kept"],
+        spec=EditSpec.parse(remove=["Eyeglasses"], strength=1.0), classifier=toy["classifier"],
+        dataset_root=toy["data"], twin_root=toy["twin"], output="blend")
+    wearers = int((toy["test"].labels[:, GLASSES] == 1).sum())
+    assert report["n"] == wearers and len(samples) == min(8, wearers)
+    for key in ("success", "preserved", "male_preserved", "reconstruction_preserved",
+                "truth_psnr", "do_nothing_psnr"):
+        low, high = report[f"{key}_ci"]
+        assert low <= report[key] <= high
+    assert report["success"] > 0.9 and report["male_preserved"] > 0.9
+    assert report["band_truth_psnr"] > report["band_do_nothing_psnr"] + 3
+    assert report["band_truth_psnr"] > report["band_blurred_psnr"]
+
+
+def test_a_twin_of_other_faces_or_another_change_is_refused(toy: dict, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "synthetic.json").write_text(json.dumps(
+        {"count": 600, "seed": 1, "counterfactual": {"Eyeglasses": 0}}))
+    with pytest.raises(DataError, match="--seed 0"):
+        evaluate_edit(toy["test"], model=toy["model"], vectors=toy["plain"],
+                      spec=EditSpec.parse(remove=["Eyeglasses"]), classifier=toy["classifier"],
+                      dataset_root=toy["data"], twin_root=other)
+    with pytest.raises(DataError, match="--counterfactual Smiling=1"):
+        evaluate_edit(toy["test"], model=toy["model"], vectors=toy["plain"],
+                      spec=EditSpec.parse(add=["Smiling"]), classifier=toy["classifier"],
+                      dataset_root=toy["data"], twin_root=toy["twin"])
+
+
+def test_eye_band_of_the_toy_world_covers_its_glasses() -> None:
+    left, top, right, bottom = eye_band(np.array([*EYES, 0, 0, 0, 0, 0, 0]), 89, 109)
+    assert top <= 44 and bottom >= 52 and left <= 20 and right >= 69

@@ -1,0 +1,214 @@
+"""The training loop, run records and the `train` / `runs` commands, on tiny synthetic shards."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from featurechanger.config import Settings
+from featurechanger.data.shards import build_shards
+from featurechanger.data.synth import write_synthetic
+from featurechanger.errors import ConfigError, DataError
+from featurechanger.models.checkpoint import read_checkpoint
+from featurechanger.training import loop
+from featurechanger.training.loop import TrainingInterrupted, train
+from featurechanger.training.options import TrainOptions
+from featurechanger.training.runs import (get_run, list_runs, load_run_model,
+                                          run_checkpoint_path, run_metrics)
+from featurechanger.training.schedule import GrowthSchedule, Phase
+from orchestrator.cli import main
+
+# 240 train / 30 val / 30 test faces; with batches of 16, a DCAE epoch is 15 steps.
+PGAE_QUICK = {"model": "pgae", "batch_size": 16, "fade_images": 32, "stabilise_images": 32}
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = tmp_path_factory.mktemp("faces")
+    write_synthetic(root / "faces", 300, workers=1, progress=False)
+    build_shards(root / "faces", root / "shards", sizes=(32, 64), workers=1, progress=False)
+    return str(root / "shards")
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    torch.set_num_threads(1)  # also makes CPU results bit-for-bit repeatable
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+
+
+def final_checkpoint(settings: Settings, run_id: int) -> dict:
+    return read_checkpoint(run_checkpoint_path(settings, get_run(settings, run_id)))
+
+
+def assert_same_training_state(first: dict, second: dict) -> None:
+    assert first["training"]["step"] == second["training"]["step"]
+    for name, tensor in first["state_dict"].items():
+        if isinstance(tensor, torch.Tensor):
+            assert torch.equal(tensor, second["state_dict"][name]), name
+    first_moments = first["training"]["optimizer"]["state"]
+    second_moments = second["training"]["optimizer"]["state"]
+    assert first_moments.keys() == second_moments.keys()
+    for index, moments in first_moments.items():
+        for key, value in moments.items():
+            assert torch.equal(value, second_moments[index][key]), (index, key)
+
+
+def interrupt_after(monkeypatch: pytest.MonkeyPatch, steps: int) -> None:
+    """Press Ctrl-C (a real SIGINT) right after the `steps`-th training step of this call."""
+    original, calls = loop.train_step, []
+
+    def step_then_maybe_interrupt(*args: object) -> torch.Tensor:
+        loss = original(*args)
+        calls.append(1)
+        if len(calls) == steps:
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss
+
+    monkeypatch.setattr(loop, "train_step", step_then_maybe_interrupt)
+
+
+def test_option_names_match_the_registries_and_need_no_torch() -> None:
+    from featurechanger.losses import LOSSES
+    from featurechanger.models import MODELS
+    from featurechanger.training.options import LOSS_NAMES, MODEL_NAMES
+
+    assert MODEL_NAMES == tuple(MODELS) and LOSS_NAMES == LOSSES
+    code = ("import sys, featurechanger.training.options, featurechanger.training.runs; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_growth_schedule_switches_resolution_and_alpha_as_configured() -> None:
+    schedule = GrowthSchedule((8, 16, 32), fade_images=100, stabilise_images=50)
+    assert schedule.total_images == 50 + 2 * 150
+    assert schedule.phase_at(0) == Phase(8, 1.0, fading=False)
+    assert schedule.phase_at(49) == Phase(8, 1.0, fading=False)
+    assert schedule.phase_at(50) == Phase(16, 0.0, fading=True)
+    assert schedule.phase_at(75) == Phase(16, 0.25, fading=True)
+    assert schedule.phase_at(150) == Phase(16, 1.0, fading=False)
+    assert schedule.phase_at(200) == Phase(32, 0.0, fading=True)
+    assert schedule.phase_at(10_000) == Phase(32, 1.0, fading=False)  # keeps stabilising
+    assert GrowthSchedule((8, 16), 0, 10).phase_at(10) == Phase(16, 1.0, fading=False)
+
+
+def test_pgae_run_grows_through_every_resolution(shards: str, settings: Settings) -> None:
+    run_id = train(TrainOptions(data=shards, **PGAE_QUICK), settings, progress=False)
+    # 32 images at 8 px, then 32 fading + 32 stable at 16, 32 and 64 px: 14 steps of 16.
+    resolutions = [(m.step, m.resolution) for m in run_metrics(settings, run_id)]
+    assert resolutions == [(2, 8), (6, 16), (10, 32), (14, 64)]
+    model = load_run_model(settings, run_id)
+    assert (model.resolution, model.alpha) == (64, 1.0)
+    assert get_run(settings, run_id).state == "completed"
+    with pytest.raises(ConfigError, match="growth schedule needs 224 images"):
+        train(TrainOptions(data=shards, steps=3, **PGAE_QUICK), settings, progress=False)
+
+
+def test_each_epoch_records_metrics_and_a_sheet(shards: str, settings: Settings) -> None:
+    run_id = train(TrainOptions(data=shards, epochs=2, batch_size=16), settings, progress=False)
+    metrics = run_metrics(settings, run_id)
+    assert [(m.epoch, m.step) for m in metrics] == [(1, 15), (2, 30)]
+    for record in metrics:
+        assert 0 < record.val_ssim <= 1 and record.val_psnr > 5 and record.val_loss > 0
+        sheet = Image.open(settings.resolve(record.sheet, "checkpoint"))
+        assert sheet.height < sheet.width  # 8 inputs above 8 outputs
+    run = get_run(settings, run_id)
+    assert (run.state, run.step, run.images_seen) == ("completed", 30, 480)
+    assert run.checkpoint == f"run-{run_id}/step-00000030.pt"  # relative to the root
+
+
+@pytest.mark.parametrize("options, stop_after", [
+    ({"model": "dcae", "steps": 8, "batch_size": 16, "checkpoint_every": 100}, 3),
+    ({**PGAE_QUICK, "checkpoint_every": 100}, 7),  # stops half-way through fading in 32 px
+], ids=["dcae", "pgae-mid-fade"])
+def test_resume_after_ctrl_c_matches_an_uninterrupted_run(
+        shards: str, settings: Settings, monkeypatch: pytest.MonkeyPatch, options: dict,
+        stop_after: int) -> None:
+    whole = train(TrainOptions(data=shards, **options), settings, progress=False)
+
+    interrupt_after(monkeypatch, stop_after)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(TrainOptions(data=shards, **options), settings, progress=False)
+    monkeypatch.undo()
+    run_id = stopped.value.run_id
+    assert stopped.value.step == stop_after
+    assert get_run(settings, run_id).state == "interrupted"
+    assert final_checkpoint(settings, run_id)["training"]["step"] == stop_after
+
+    assert train(TrainOptions(resume=run_id), settings, progress=False) == run_id
+    assert get_run(settings, run_id).state == "completed"
+    assert_same_training_state(final_checkpoint(settings, whole), final_checkpoint(settings, run_id))
+    assert ([(m.step, m.val_loss, m.train_loss) for m in run_metrics(settings, whole)]
+            == [(m.step, m.val_loss, m.train_loss) for m in run_metrics(settings, run_id)])
+
+
+def test_time_budget_stops_cleanly_and_resumes(shards: str, settings: Settings) -> None:
+    options = {"data": shards, "steps": 4, "batch_size": 16}
+    whole = train(TrainOptions(**options), settings, progress=False)
+    run_id = train(TrainOptions(minutes=0, **options), settings, progress=False)
+    run = get_run(settings, run_id)
+    assert (run.state, run.step) == ("stopped", 1)
+    train(TrainOptions(resume=run_id), settings, progress=False)
+    assert_same_training_state(final_checkpoint(settings, whole), final_checkpoint(settings, run_id))
+    with pytest.raises(ConfigError, match="is 'completed'"):
+        train(TrainOptions(resume=run_id), settings, progress=False)
+
+
+def test_dfc_without_weights_stops_before_the_first_step(shards: str, settings: Settings) -> None:
+    with pytest.raises(ConfigError, match="vgg19-dcbb9e9d.pth"):
+        train(TrainOptions(data=shards, loss="dfc", steps=1), settings, progress=False)
+    assert list_runs(settings) == []
+    assert not settings.checkpoint_root.exists()
+
+
+def test_pca_baseline_is_fitted_and_saved_like_a_model(shards: str, settings: Settings) -> None:
+    run_id = train(TrainOptions(model="pca", data=shards, resolution=64), settings,
+                   progress=False)
+    model = load_run_model(settings, run_id)
+    assert (model.name, model.resolution) == ("pca", 64)
+    assert model.encode(torch.rand(2, 3, 64, 64)).shape == (2, 100)
+    [record] = run_metrics(settings, run_id)
+    assert record.val_psnr > 15
+
+
+def test_unknown_run_says_how_to_list_runs(settings: Settings) -> None:
+    with pytest.raises(DataError, match="No training run with id 42.*runs list"):
+        get_run(settings, 42)
+
+
+def invoke(*args: str) -> dict:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_train_and_runs_commands_report_as_json(shards: str, home: Path, tmp_path: Path) -> None:
+    run_id = invoke("train", "--data", shards, "--steps", "3", "--batch-size", "16",
+                    "--loss", "dfc", "--vgg-weights", "random", "--json")["run_id"]
+    shown = invoke("runs", "show", str(run_id), "--plot", str(tmp_path / "curves.png"), "--json")
+    assert shown["run_id"] == run_id and shown["model"] == "dcae"
+    assert shown["state"] == "completed" and Path(shown["checkpoint"]).is_file()
+    assert set(shown["metrics"]) >= {"val_psnr", "val_ssim", "val_loss"}
+    assert shown["vgg_weights"] == "random" and "random" in shown["note"]
+    assert Image.open(tmp_path / "curves.png").width > 0
+
+    listed = CliRunner().invoke(main, ["runs", "list"])
+    assert "random VGG" in listed.output
+    human = CliRunner().invoke(main, ["runs", "show", str(run_id)])
+    assert "NOTE: DFC loss with random (untrained) VGG19 features" in human.output
+    tested = invoke("runs", "evaluate", str(run_id), "--split", "test", "--json")
+    assert tested["images"] == 30 and tested["resolution"] == 32 and tested["psnr"] > 5
+
+
+def test_resume_refuses_options_that_define_the_run(home: Path) -> None:
+    result = CliRunner().invoke(main, ["train", "--resume", "1", "--model", "pgae"])
+    assert result.exit_code != 0
+    assert "--resume 1 continues with the run's stored options; do not give --model" in result.output

@@ -1,0 +1,64 @@
+"""Thin Celery tasks. Each takes the id of a job task row and runs it with the job system's own
+code (featurechanger.jobs.run_task), which claims the row, runs the step's handler under a
+heartbeat and records the outcome in the job tables. No logic lives only here.
+"""
+
+from __future__ import annotations
+
+from celery import Task
+
+from featurechanger.config import load_settings
+from featurechanger.jobs.execute import run_task
+from worker.celery_app import app, options, send_tasks
+
+
+def _run(task: Task, task_id: int) -> dict:
+    def progress(done: int, failed: int, total: int) -> None:
+        task.send_event("task-progress", done=done, failed=failed, total=total)
+
+    report = run_task(load_settings(), task_id, worker=task.request.hostname,
+                      celery_id=task.request.id, dispatch=lambda refs: send_tasks(app, refs),
+                      liveness=options.liveness, device=options.device, on_progress=progress)
+    return report.as_dict()
+
+
+@app.task(bind=True, name="featurechanger.edit_shard")
+def edit_shard(self: Task, task_id: int) -> dict:
+    """Edit the selected images of one shard (an edit job's work)."""
+    return _run(self, task_id)
+
+
+@app.task(bind=True, name="featurechanger.edit_sheet")
+def edit_sheet(self: Task, task_id: int) -> dict:
+    """Draw an edit job's before/after contact sheet once its shards are done."""
+    return _run(self, task_id)
+
+
+@app.task(bind=True, name="featurechanger.interpolate")
+def interpolate(self: Task, task_id: int) -> dict:
+    """Write the GIFs of one shard (or one chunk of pairs) of an interpolate job."""
+    return _run(self, task_id)
+
+
+@app.task(bind=True, name="featurechanger.vectors_shard")
+def vectors_shard(self: Task, task_id: int) -> dict:
+    """Encode one shard for a vectors job and save its partial sums."""
+    return _run(self, task_id)
+
+
+@app.task(bind=True, name="featurechanger.vectors_reduce")
+def vectors_reduce(self: Task, task_id: int) -> dict:
+    """Add up a vectors job's partial sums into its vector set."""
+    return _run(self, task_id)
+
+
+@app.task(bind=True, name="featurechanger.train")
+def train(self: Task, task_id: int) -> dict:
+    """Run a training run (a train job)."""
+    return _run(self, task_id)
+
+
+@app.task(bind=True, name="featurechanger.build_shards")
+def build_shards(self: Task, task_id: int) -> dict:
+    """Decode a dataset into a shard set (a shard job)."""
+    return _run(self, task_id)
