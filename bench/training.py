@@ -187,7 +187,8 @@ def bench_dfc(batch_size: int, steps: int, warmup: int, rounds: int,
     dfc = ReconstructionLoss(DFCLoss("random")).to(device)  # same cost as pretrained weights
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         dfc.dfc.activations(torch.rand(1, 3, 32, 32, device=device))
-    dcae_flops, dfc_flops = flops_per_image("dcae", mse, device), flops_per_image("dcae", dfc, device)
+    dcae_flops = flops_per_image("dcae", mse, device)
+    dfc_flops = flops_per_image("dcae", dfc, device)
     fixed = torch.rand(batch_size, 3, 32, 32, device=device)
     rates = {"mse": 0.0, "dfc": 0.0}
     for _ in range(rounds):

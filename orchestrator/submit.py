@@ -101,9 +101,11 @@ def run_queued_here(settings: Settings, job_id: int) -> None:
 
 def finish_following(ctx: click.Context, job_id: int, *, as_json: bool) -> None:
     """Follow a queued job with a progress bar until it ends, then report and exit."""
+    from featurechanger.jobs.states import ENDED_JOB_STATES
+
     settings = settings_from_context(ctx)
     with JobBar(settings, job_id) as bar:
-        while bar.refresh()["state"] not in ("succeeded", "partial", "failed", "cancelled"):
+        while bar.refresh()["state"] not in ENDED_JOB_STATES:
             time.sleep(0.5)
     report_end(ctx, job_id, as_json=as_json)
 
@@ -187,8 +189,8 @@ class JobBar:
         from featurechanger.jobs.store import job_summary
 
         job = job_summary(self._url, self._job_id)
-        self._bar.update(job["done"] + job["failed"] - self._bar.n)
         self._bar.set_postfix(state=job["state"], failed=job["failed"], refresh=False)
+        self._bar.update(job["done"] + job["failed"] - self._bar.n)
         return job
 
     def __exit__(self, *_: object) -> None:

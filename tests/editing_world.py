@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -75,3 +76,12 @@ def write_photos(root: Path, photos: np.ndarray, source_paths: list[str]) -> Pat
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(photo).save(path)
     return root
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> None:
+    """Small convolutions on a shared 2-core machine run several times faster on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -96,7 +96,8 @@ def test_an_edit_job_runs_on_two_workers_like_it_runs_in_process(
     world = make_edit_world(settings, settings.data_root)
     embedded_env = {name: value for name, value in workers.items()
                     if name not in ("FEATURECHANGER_DATABASE_URL", "FEATURECHANGER_BROKER_URL")}
-    local = cli(embedded_env, *edit_args(world.run_id, world.shards, settings.output_root / "local"))
+    local_out = settings.output_root / "local"
+    local = cli(embedded_env, *edit_args(world.run_id, world.shards, local_out))
     assert local.returncode == 0, local.stderr
     assert json.loads(local.stdout)["state"] == "succeeded"
 
@@ -127,7 +128,7 @@ def test_an_edit_job_runs_on_two_workers_like_it_runs_in_process(
     assert {p.name for p in distributed.glob("*.png")} == expected | {"contact_sheet.png"}
     assert len(list((distributed / "manifests").glob("shard-*.json"))) == 3
     for name in sorted(expected):
-        _assert_close(settings.output_root / "local" / name, distributed / name)
+        _assert_close(local_out / name, distributed / name)
 
 
 def _shards(path: Path) -> list:

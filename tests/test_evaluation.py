@@ -22,7 +22,8 @@ from featurechanger.evaluation.regions import eye_band
 from featurechanger.latent.edits import EditSpec, edit_direction
 from featurechanger.latent.vectors import VectorPlan, shard_stats, vectors_from_stats
 from featurechanger.render.compose import compose
-from tests.editing_world import CROP_BOX, EYES, GLASSES, identity_model, make_world, write_photos
+from tests.editing_world import (CROP_BOX, EYES, GLASSES, identity_model, make_world,  # noqa: F401
+                                 one_thread, write_photos)
 
 
 def test_wilson_interval_matches_the_textbook_values() -> None:
@@ -54,15 +55,6 @@ def test_eye_band_spans_both_eyes_with_anthropometric_margins() -> None:
     left, top, right, bottom = eye_band(landmarks, 178, 218)
     assert (left, right) == (45, 133)  # 2.2 x 40 px centred on x = 89
     assert (top, bottom) == (95, 127)  # 0.8 x 40 px centred on y = 111
-
-
-@pytest.fixture(scope="module")
-def one_thread() -> None:
-    """Small convolutions on a shared 2-core machine run several times faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,20 @@ only what failed. The handlers below stand in for the domain code (this module i
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 import pytest
 
 from featurechanger.config import Settings
 from featurechanger.db.migrate import ensure_schema
 from featurechanger.errors import ConfigError
-from featurechanger.jobs.context import ItemResult, Plan, PlannedTask, TaskContext, TaskOutcome
+from featurechanger.jobs.context import (ItemResult, Plan, PlannedTask, TaskContext,
+                                         TaskOutcome, TaskStopped)
 from featurechanger.jobs.kinds import KINDS, JobKind, Step
 from featurechanger.jobs.runner import run_in_process
-from featurechanger.jobs.store import (completed_images, failures, job_summary, list_jobs,
-                                       retry_job, task_rows)
+from featurechanger.jobs.store import (Liveness, cancel_job, completed_images, failures,
+                                       job_summary, list_jobs, retry_job, task_rows)
 from featurechanger.jobs.submit import new_job
 
 PROCESSED: list[str] = []  # image ids the handler processed, in order
@@ -44,6 +48,16 @@ def process_images(context: TaskContext) -> TaskOutcome:
         context.progress(len(skipped) + len(results), 0)
     failed = sum(result.error is not None for result in results)
     return TaskOutcome(done=len(ids) - failed, failed=failed, results=results)
+
+
+def cancel_then_wait(context: TaskContext) -> TaskOutcome:
+    """Cancel its own job, then work until the heartbeat says the task is no longer ours."""
+    cancel_job(context.settings.database_url, context.job_id)
+    deadline = time.monotonic() + 10
+    while not context.should_stop():
+        assert time.monotonic() < deadline, "the heartbeat never noticed the cancel"
+        time.sleep(0.02)
+    raise TaskStopped("stopped at the next beat")
 
 
 def make_sheet(context: TaskContext) -> TaskOutcome:
@@ -99,6 +113,16 @@ def test_an_unknown_kind_or_queue_name_is_refused(toy: Settings) -> None:
         new_job(toy, "paint", {}, queue=None)
     with pytest.raises(ConfigError, match="Invalid queue name 'g p u'"):
         new_job(toy, "toy", {"shards": 1}, queue="g p u")
+
+
+def test_a_running_task_learns_of_a_cancel_at_its_next_heartbeat(
+        toy: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(KINDS, "toy", replace(KIND, work=replace(
+        KIND.work, handler="test_jobs_runner:cancel_then_wait")))
+    job_id, _ = new_job(toy, "toy", {"shards": 1}, queue=None)
+    run_in_process(toy, job_id, liveness=Liveness(heartbeat_s=0.05))
+    job = job_summary(toy.database_url, job_id)
+    assert (job["state"], job["tasks"]) == ("cancelled", {"cancelled": 2})
 
 
 def test_interrupting_an_in_process_run_cancels_the_job_for_retry(toy: Settings) -> None:

@@ -110,6 +110,7 @@ def test_pgae_run_grows_through_every_resolution(shards: str, settings: Settings
     assert get_run(settings, run_id).state == "completed"
     with pytest.raises(ConfigError, match="growth schedule needs 224 images"):
         train(TrainOptions(data=shards, steps=3, **PGAE_QUICK), settings, progress=False)
+    assert [run.id for run in list_runs(settings)] == [run_id]  # refused before any record
 
 
 def test_each_epoch_records_metrics_and_a_sheet(shards: str, settings: Settings) -> None:
@@ -123,6 +124,7 @@ def test_each_epoch_records_metrics_and_a_sheet(shards: str, settings: Settings)
     run = get_run(settings, run_id)
     assert (run.state, run.step, run.images_seen) == ("completed", 30, 480)
     assert run.checkpoint == f"run-{run_id}/step-00000030.pt"  # relative to the root
+    assert run.shard_set_id is not None
 
 
 @pytest.mark.parametrize("options, stop_after", [
@@ -145,7 +147,8 @@ def test_resume_after_ctrl_c_matches_an_uninterrupted_run(
 
     assert train(TrainOptions(resume=run_id), settings, progress=False) == run_id
     assert get_run(settings, run_id).state == "completed"
-    assert_same_training_state(final_checkpoint(settings, whole), final_checkpoint(settings, run_id))
+    assert_same_training_state(final_checkpoint(settings, whole),
+                               final_checkpoint(settings, run_id))
     assert ([(m.step, m.val_loss, m.train_loss) for m in run_metrics(settings, whole)]
             == [(m.step, m.val_loss, m.train_loss) for m in run_metrics(settings, run_id)])
 
@@ -157,7 +160,8 @@ def test_time_budget_stops_cleanly_and_resumes(shards: str, settings: Settings) 
     run = get_run(settings, run_id)
     assert (run.state, run.step) == ("stopped", 1)
     train(TrainOptions(resume=run_id), settings, progress=False)
-    assert_same_training_state(final_checkpoint(settings, whole), final_checkpoint(settings, run_id))
+    assert_same_training_state(final_checkpoint(settings, whole),
+                               final_checkpoint(settings, run_id))
     with pytest.raises(ConfigError, match="is 'completed'"):
         train(TrainOptions(resume=run_id), settings, progress=False)
 
@@ -177,6 +181,9 @@ def test_pca_baseline_is_fitted_and_saved_like_a_model(shards: str, settings: Se
     assert model.encode(torch.rand(2, 3, 64, 64)).shape == (2, 100)
     [record] = run_metrics(settings, run_id)
     assert record.val_psnr > 15
+    with pytest.raises(DataError, match="needs more than 400 training images; got 240"):
+        train(TrainOptions(model="pca", data=shards, latent_dim=200), settings, progress=False)
+    assert len(list_runs(settings)) == 1
 
 
 def test_unknown_run_says_how_to_list_runs(settings: Settings) -> None:
@@ -211,4 +218,5 @@ def test_train_and_runs_commands_report_as_json(shards: str, home: Path, tmp_pat
 def test_resume_refuses_options_that_define_the_run(home: Path) -> None:
     result = CliRunner().invoke(main, ["train", "--resume", "1", "--model", "pgae"])
     assert result.exit_code != 0
-    assert "--resume 1 continues with the run's stored options; do not give --model" in result.output
+    assert ("--resume 1 continues with the run's stored options; do not give --model"
+            in result.output)

@@ -10,11 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 import redis
 from click.testing import CliRunner
 
-from featurechanger.config import Settings
+from featurechanger.config import Settings, load_settings
 from featurechanger.data.synth import write_synthetic
 from featurechanger.db.migrate import ensure_schema
 from featurechanger.errors import ConfigError
@@ -22,6 +23,7 @@ from featurechanger.jobs.kinds import KINDS, longest_time_limit, steps
 from featurechanger.jobs.store import job_summary
 from featurechanger.jobs.workers import online_workers, worker_offline, worker_online
 from orchestrator.cli import main
+from orchestrator.submit import submit_job
 from worker.celery_app import make_app, worker_options
 
 REDIS_DB = 15
@@ -100,23 +102,15 @@ def test_submitting_to_a_queue_no_worker_consumes_fails_at_once(
 
 @pytest.mark.services
 def test_a_job_s_tasks_are_queued_by_name_on_the_chosen_queue(
-        settings: Settings, broker: redis.Redis, tmp_path: Path) -> None:
-    from orchestrator.submit import submit_job
-    import click
-
+        settings: Settings, broker: redis.Redis, tmp_path: Path,
+        capsys: pytest.CaptureFixture) -> None:
     faces = write_synthetic(tmp_path / "faces", 8, workers=1, progress=False)
     worker_online(settings.database_url, "any@host", ["gpu", "special"], concurrency=1, pid=1,
                   heartbeat_s=10)
-    command = click.Command("shard", callback=lambda: submit_job(
-        click.get_current_context(), "shard", {"dataset": str(faces), "out": str(tmp_path / "s")},
-        queue="special", wait=False, as_json=True))
-    main.add_command(command)
-    try:
-        result = CliRunner().invoke(main, ["shard"])
-    finally:
-        main.commands.pop("shard")
-    assert result.exit_code == 0, result.output
-    submitted = json.loads(result.output)
+    params = {"dataset": str(faces), "out": str(tmp_path / "shards")}
+    with click.Context(main, obj={"settings": load_settings()}) as context:
+        submit_job(context, "shard", params, queue="special", wait=False, as_json=True)
+    submitted = json.loads(capsys.readouterr().out)
     assert submitted["queue"] == "special" and submitted["tasks"] == 1
     message = json.loads(broker.lindex("special", 0))
     assert message["headers"]["task"] == "featurechanger.build_shards"

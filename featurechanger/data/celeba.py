@@ -96,7 +96,7 @@ class CelebA:
 
     def source_path(self, image_id: str) -> str:
         """The image's path relative to the dataset root, as stored in shards."""
-        return (self.image_dir / image_id).relative_to(self.root).as_posix()
+        return f"{self.image_dir.relative_to(self.root).as_posix()}/{image_id}"
 
 
 def detect_layout(root: Path) -> Layout:
@@ -131,7 +131,8 @@ def open_celeba(root: Path | str) -> CelebA:
 
     image_dir = _image_dir(root, layout)
     present = _present_mask(image_dir, image_ids, attributes_path)
-    excluded = [(image_id, f"missing file {(image_dir / image_id).relative_to(root).as_posix()}")
+    prefix = image_dir.relative_to(root).as_posix()
+    excluded = [(image_id, f"missing file {prefix}/{image_id}")
                 for image_id, ok in zip(image_ids, present) if not ok]
 
     def keep(array: np.ndarray | None) -> np.ndarray | None:
@@ -239,7 +240,7 @@ def _rows(path: Path, layout: Layout, columns: Sequence[str], *, count_line: boo
 
 def _split(line: str, kaggle: bool) -> list[str]:
     if kaggle:
-        return [token.strip() for token in line.split(",")] if line.strip() else []
+        return line.strip().split(",") if line.strip() else []
     return line.split()
 
 
@@ -247,7 +248,8 @@ def _header_problem(expected: Sequence[str], found: Sequence[str]) -> str:
     for position, (want, got) in enumerate(zip(expected, found), start=1):
         if want != got:
             return f"column {position} of the header is {got!r}, expected {want!r}"
-    return f"the header has {len(found)} columns, expected {len(expected)} ({', '.join(expected[:3])}, ...)"
+    return (f"the header has {len(found)} columns, expected {len(expected)} "
+            f"({', '.join(expected[:3])}, ...)")
 
 
 def _read_attributes(path: Path, layout: Layout) -> tuple[list[str], np.ndarray]:
@@ -291,25 +293,40 @@ def _read_aligned(root: Path, layout: Layout, name: str, order: dict[str, int],
     key = next(k for k in _TABLES if getattr(layout, k) == name)
     columns, count_line, header = _TABLES[key]
     ids, rows, numbers = _rows(path, layout, columns, count_line=count_line, header=header)
-    values = np.zeros((len(order), len(columns)), dtype=np.int32)
-    seen = np.zeros(len(order), dtype=bool)
-    for number, image_id, tokens in zip(numbers, ids, rows):
-        position = order.get(image_id)
-        if position is None:
-            raise _fail(path, number, f"image id {image_id!r} is not in {attributes_path.name}")
-        try:
-            values[position] = [int(token) for token in tokens]
-        except ValueError:
-            raise _fail(path, number, f"expected integers, found {' '.join(tokens)!r}") from None
-        if allowed is not None and values[position, 0] not in allowed:
-            raise _fail(path, number, f"unknown value {tokens[0]!r} (expected one of "
-                                      f"{', '.join(map(str, allowed))}: 0 train, 1 val, 2 test)")
-        seen[position] = True
-    if not seen.all():
+    positions = np.array([order.get(image_id, -1) for image_id in ids])
+    if (positions < 0).any():
+        row = int(np.argmax(positions < 0))
+        raise _fail(path, numbers[row], f"image id {ids[row]!r} is not in {attributes_path.name}")
+    repeated = np.flatnonzero(np.bincount(positions, minlength=len(order)) > 1)
+    if len(repeated):
+        row = int(np.flatnonzero(positions == repeated[0])[1])
+        raise _fail(path, numbers[row], f"image id {ids[row]!r} is listed twice")
+    in_file = _integers(path, rows, numbers)
+    if allowed is not None and not np.isin(in_file[:, 0], allowed).all():
+        row = int(np.argmax(~np.isin(in_file[:, 0], allowed)))
+        raise _fail(path, numbers[row], f"unknown value {rows[row][0]!r} (expected one of "
+                                        f"{', '.join(map(str, allowed))}: 0 train, 1 val, 2 test)")
+    if len(ids) < len(order):
+        seen = np.zeros(len(order), dtype=bool)
+        seen[positions] = True
         missing = next(image_id for image_id, position in order.items() if not seen[position])
         raise DataError(f"{path}: image id {missing!r} of {attributes_path.name} has no row. "
                         f"{EXPECTED_LAYOUTS}")
+    values = np.empty((len(order), len(columns)), dtype=np.int32)
+    values[positions] = in_file
     return values
+
+
+def _integers(path: Path, rows: list[list[str]], numbers: list[int]) -> np.ndarray:
+    """The table's values as int32; the error names the first row that is not all integers."""
+    try:
+        return np.array(rows).astype(np.int32)
+    except ValueError:
+        for tokens, number in zip(rows, numbers):
+            if not all(token.lstrip("-").isdigit() for token in tokens):
+                raise _fail(path, number,
+                            f"expected integers, found {' '.join(tokens)!r}") from None
+        raise
 
 
 def _present_mask(image_dir: Path, image_ids: list[str], attributes_path: Path) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Synthetic faces whose drawn features follow their labels: the face model and its renderer.
 
-The embedded dataset (written by featurechanger.data.synth): without the real CelebA (it cannot be downloaded here) the whole system
-still runs and can be measured on faces drawn with Pillow at CelebA's 178x218 aligned geometry
+The embedded dataset (written by featurechanger.data.synth): without the real CelebA (it
+cannot be downloaded here) the whole system still runs and can be measured on faces drawn with
+Pillow at CelebA's 178x218 aligned geometry
 (eyes near row 111, mouth near row 152). The attributes in DRAWN are painted so that they stay
 visible at 32x32; the others are only sampled, with CelebA's prevalence.
 
@@ -22,7 +23,6 @@ import io
 import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -40,6 +40,7 @@ DRAWN: tuple[str, ...] = (
     "Gray_Hair", "Male", "Mouth_Slightly_Open", "Mustache", "No_Beard", "Pale_Skin", "Smiling",
     "Wearing_Hat", "Wearing_Lipstick", "Young",
 )
+SETTABLE: tuple[str, ...] = tuple(a for a in DRAWN if a != "No_Beard")  # No_Beard is derived
 HAIR_COLOURS: tuple[str, ...] = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
 
 
@@ -58,23 +59,41 @@ class AttributeStats:
         return self.prevalence * sex * age
 
 
+# (prevalence, share of men among positives, share of young people among positives).
+# Male, Young, Goatee, No_Beard and the CONDITIONAL ones are drawn by their own rules.
 STATS: dict[str, AttributeStats] = {
-    "5_o_Clock_Shadow": AttributeStats(0.111, 1.0), "Arched_Eyebrows": AttributeStats(0.267, 0.07),
-    "Attractive": AttributeStats(0.513, 0.23, 0.93), "Bags_Under_Eyes": AttributeStats(0.204, 0.65, 0.55),
-    "Bald": AttributeStats(0.022, 1.0, 0.25), "Bangs": AttributeStats(0.152, 0.16),
-    "Big_Lips": AttributeStats(0.241, 0.3), "Big_Nose": AttributeStats(0.235, 0.75, 0.55),
-    "Black_Hair": AttributeStats(0.239, 0.5), "Blond_Hair": AttributeStats(0.148, 0.06),
-    "Blurry": AttributeStats(0.051), "Brown_Hair": AttributeStats(0.205, 0.3),
-    "Bushy_Eyebrows": AttributeStats(0.142, 0.7), "Chubby": AttributeStats(0.058, 0.85, 0.35),
-    "Double_Chin": AttributeStats(0.047, 0.7, 0.3), "Eyeglasses": AttributeStats(0.065, 0.78, 0.44),
-    "Gray_Hair": AttributeStats(0.042, 0.75, 0.1), "Mustache": AttributeStats(0.042, 1.0),
-    "Narrow_Eyes": AttributeStats(0.115), "Oval_Face": AttributeStats(0.284, 0.3),
-    "Pale_Skin": AttributeStats(0.043, 0.3), "Pointy_Nose": AttributeStats(0.277, 0.25),
-    "Receding_Hairline": AttributeStats(0.080, 0.6, 0.5), "Rosy_Cheeks": AttributeStats(0.066, 0.05),
-    "Sideburns": AttributeStats(0.057, 1.0), "Smiling": AttributeStats(0.482),
-    "Straight_Hair": AttributeStats(0.208), "Wavy_Hair": AttributeStats(0.320, 0.15),
-    "Wearing_Earrings": AttributeStats(0.189, 0.03), "Wearing_Hat": AttributeStats(0.048, 0.5),
-    "Wearing_Lipstick": AttributeStats(0.472, 0.01), "Wearing_Necklace": AttributeStats(0.123, 0.03),
+    "5_o_Clock_Shadow": AttributeStats(0.111, 1.0),
+    "Arched_Eyebrows": AttributeStats(0.267, 0.07),
+    "Attractive": AttributeStats(0.513, 0.23, 0.93),
+    "Bags_Under_Eyes": AttributeStats(0.204, 0.65, 0.55),
+    "Bald": AttributeStats(0.022, 1.0, 0.25),
+    "Bangs": AttributeStats(0.152, 0.16),
+    "Big_Lips": AttributeStats(0.241, 0.3),
+    "Big_Nose": AttributeStats(0.235, 0.75, 0.55),
+    "Black_Hair": AttributeStats(0.239, 0.5),
+    "Blond_Hair": AttributeStats(0.148, 0.06),
+    "Blurry": AttributeStats(0.051),
+    "Brown_Hair": AttributeStats(0.205, 0.3),
+    "Bushy_Eyebrows": AttributeStats(0.142, 0.7),
+    "Chubby": AttributeStats(0.058, 0.85, 0.35),
+    "Double_Chin": AttributeStats(0.047, 0.7, 0.3),
+    "Eyeglasses": AttributeStats(0.065, 0.78, 0.44),
+    "Gray_Hair": AttributeStats(0.042, 0.75, 0.1),
+    "Mustache": AttributeStats(0.042, 1.0),
+    "Narrow_Eyes": AttributeStats(0.115),
+    "Oval_Face": AttributeStats(0.284, 0.3),
+    "Pale_Skin": AttributeStats(0.043, 0.3),
+    "Pointy_Nose": AttributeStats(0.277, 0.25),
+    "Receding_Hairline": AttributeStats(0.080, 0.6, 0.5),
+    "Rosy_Cheeks": AttributeStats(0.066, 0.05),
+    "Sideburns": AttributeStats(0.057, 1.0),
+    "Smiling": AttributeStats(0.482),
+    "Straight_Hair": AttributeStats(0.208),
+    "Wavy_Hair": AttributeStats(0.320, 0.15),
+    "Wearing_Earrings": AttributeStats(0.189, 0.03),
+    "Wearing_Hat": AttributeStats(0.048, 0.5),
+    "Wearing_Lipstick": AttributeStats(0.472, 0.01),
+    "Wearing_Necklace": AttributeStats(0.123, 0.03),
     "Wearing_Necktie": AttributeStats(0.073, 0.97),
 }
 # Conditional probabilities: P(attribute | condition), P(attribute | not condition). They keep
@@ -158,21 +177,21 @@ def draw_face(seed: int, index: int) -> Face:
     identity = index // IMAGES_PER_IDENTITY
     person = np.random.default_rng([seed, 1, identity])
     photo = np.random.default_rng([seed, 0, index])
-    person_u = person.random(5)  # Male, Young, Pale_Skin, hair category, (spare)
-    photo_u = photo.random(len(ATTRIBUTES) + 2)  # one per attribute, goatee, full beard
+    person_u = person.random(4)  # Male, Young, Pale_Skin, hair category
+    photo_u = photo.random(len(ATTRIBUTES))  # one per attribute
     look = _draw_look(person, photo)
     labels = _sample_labels(person_u, photo_u, look)
     return Face(labels=labels, look=look, identity=identity + 1)
 
 
 def _rgb(rng: np.random.Generator, low: int = 20, high: int = 236) -> tuple[int, int, int]:
-    return tuple(int(v) for v in rng.integers(low, high, 3))
+    return tuple(rng.integers(low, high, 3).tolist())
 
 
 def _draw_look(person: np.random.Generator, photo: np.random.Generator) -> Look:
     skin_tone, long_hair, full_beard = person.random(3)
-    skin_jitter = tuple(person.uniform(-1, 1, 3))
-    hair_jitter = tuple(person.uniform(-1, 1, 3))
+    skin_jitter = tuple(person.uniform(-1, 1, 3).tolist())
+    hair_jitter = tuple(person.uniform(-1, 1, 3).tolist())
     face_width, face_length, mouth_width = person.uniform(0.92, 1.08, 3)
     iris = int(person.integers(len(IRISES)))
     centre = (WIDTH / 2 + photo.uniform(-6, 6), 111 + photo.uniform(-6, 6))
@@ -180,7 +199,7 @@ def _draw_look(person: np.random.Generator, photo: np.random.Generator) -> Look:
     background = (_rgb(photo), _rgb(photo))
     vertical_gradient = bool(photo.random() < 0.5)
     clutter = tuple(
-        (bool(photo.random() < 0.5), bool(photo.random() < 0.5), *photo.uniform(0, 1, 4),
+        (bool(photo.random() < 0.5), bool(photo.random() < 0.5), *photo.random(4).tolist(),
          _rgb(photo))
         for _ in range(3)
     )
@@ -194,9 +213,9 @@ def _draw_look(person: np.random.Generator, photo: np.random.Generator) -> Look:
     glasses_tinted = bool(photo.random() < 0.25)
     hat_colour, hat_height, hat_brim = _rgb(photo), photo.uniform(26, 40), photo.uniform(14, 28)
     lipstick_base = LIPSTICKS[int(photo.integers(len(LIPSTICKS)))]
-    lipstick = tuple(int(np.clip(c + d, 0, 255)) for c, d in
-                     zip(lipstick_base, photo.integers(-15, 16, 3)))
-    bangs_edge = tuple(photo.uniform(-3, 3, 9))
+    lipstick = tuple(min(255, max(0, c + d)) for c, d in
+                     zip(lipstick_base, photo.integers(-15, 16, 3).tolist()))
+    bangs_edge = tuple(photo.uniform(-3, 3, 9).tolist())
     mouth_opening = photo.uniform(6, 10)
     light_slope, brightness = photo.uniform(-0.3, 0.3), photo.uniform(0.88, 1.1)
     noise_sigma = photo.uniform(2, 7)
@@ -229,13 +248,14 @@ def _sample_labels(person_u: np.ndarray, photo_u: np.ndarray, look: Look) -> np.
     person_level = {"Male", "Young", "Pale_Skin", *HAIR_CATEGORIES}
     for name, stats in STATS.items():
         if name not in person_level:
-            labels[ATTRIBUTE_INDEX[name]] = photo_u[ATTRIBUTE_INDEX[name]] < stats.probability(male, young)
+            column = ATTRIBUTE_INDEX[name]
+            labels[column] = photo_u[column] < stats.probability(male, young)
     for name, (condition, p_yes, p_no) in CONDITIONAL.items():
         p = p_yes if labels[ATTRIBUTE_INDEX[condition]] else p_no
         labels[ATTRIBUTE_INDEX[name]] = photo_u[ATTRIBUTE_INDEX[name]] < p
     mustache = labels[ATTRIBUTE_INDEX["Mustache"]]
     p_goatee = P_GOATEE_GIVEN_MUSTACHE if mustache else P_GOATEE_GIVEN_SHAVED_LIP
-    labels[ATTRIBUTE_INDEX["Goatee"]] = male and photo_u[len(ATTRIBUTES)] < p_goatee
+    labels[ATTRIBUTE_INDEX["Goatee"]] = male and photo_u[ATTRIBUTE_INDEX["Goatee"]] < p_goatee
     return _derive_no_beard(labels, look)
 
 
@@ -281,14 +301,14 @@ def check_counterfactual(changes: dict[str, int] | None) -> dict[str, int]:
     checked: dict[str, int] = {}
     for name, value in (changes or {}).items():
         canonical = canonical_attribute(name)
-        settable = [a for a in DRAWN if a != "No_Beard"]
-        if canonical not in settable:
+        if canonical not in SETTABLE:
             raise ConfigError(
                 f"Cannot set {canonical!r} in a counterfactual: only drawn attributes change the "
-                f"picture ({', '.join(settable)}); No_Beard follows Goatee and Mustache."
+                f"picture ({', '.join(SETTABLE)}); No_Beard follows Goatee and Mustache."
             )
         if value not in (0, 1):
-            raise ConfigError(f"Counterfactual value for {canonical!r} must be 0 or 1, not {value!r}.")
+            raise ConfigError(
+                f"Counterfactual value for {canonical!r} must be 0 or 1, not {value!r}.")
         checked[canonical] = int(value)
     return checked
 
@@ -300,27 +320,28 @@ _CIRCLE = np.stack([np.cos(np.linspace(0, 2 * np.pi, 28, endpoint=False)),
                     np.sin(np.linspace(0, 2 * np.pi, 28, endpoint=False))], axis=1)
 
 
+def place(look: Look, points: np.ndarray) -> np.ndarray:
+    """(N, 2) face coordinates -> photo pixels. Face coordinates: origin between the eyes,
+    x right, y down, in pixels at scale 1; the look turns, scales and moves them."""
+    turn = math.radians(look.angle)
+    matrix = look.scale * np.array([[math.cos(turn), -math.sin(turn)],
+                                    [math.sin(turn), math.cos(turn)]])
+    return points @ matrix.T + np.array(look.centre)
+
+
 class _Pen:
-    """Draws shapes given in face coordinates: origin between the eyes, x right, y down,
-    units of pixels at scale 1, turned, scaled and moved to the face's pose in the photo."""
+    """Draws shapes given in face coordinates (see `place`)."""
 
     def __init__(self, draw: ImageDraw.ImageDraw, look: Look) -> None:
         self.draw = draw
-        self.scale = look.scale
-        turn = math.radians(look.angle)
-        self.matrix = look.scale * np.array([[math.cos(turn), -math.sin(turn)],
-                                              [math.sin(turn), math.cos(turn)]])
-        self.centre = np.array(look.centre)
-
-    def place(self, points: np.ndarray) -> np.ndarray:
-        return points @ self.matrix.T + self.centre  # (N, 2) face -> photo pixels
+        self.look = look
 
     def polygon(self, points: np.ndarray, fill: tuple[int, ...]) -> None:
-        self.draw.polygon(self.place(points).ravel().tolist(), fill=fill)
+        self.draw.polygon(place(self.look, points).ravel().tolist(), fill=fill)
 
     def line(self, points: np.ndarray, fill: tuple[int, ...], width: float) -> None:
-        self.draw.line(self.place(points).ravel().tolist(), fill=fill,
-                       width=max(1, round(width * self.scale)), joint="curve")
+        self.draw.line(place(self.look, points).ravel().tolist(), fill=fill,
+                       width=max(1, round(width * self.look.scale)), joint="curve")
 
     def ellipse(self, cx: float, cy: float, rx: float, ry: float, fill: tuple[int, ...]) -> None:
         self.polygon(_CIRCLE * (rx, ry) + (cx, cy), fill)
@@ -380,15 +401,14 @@ def landmarks(face: Face) -> np.ndarray:
     """(10,) int32: left eye, right eye, nose, left and right mouth corner x/y, in the photo."""
     shape = geometry(face)
     points = np.concatenate([shape.eyes, shape.nose[None], shape.mouth_corners])
-    placed = _Pen(ImageDraw.Draw(Image.new("1", (1, 1))), face.look).place(points)
-    return np.rint(placed).astype(np.int32).ravel()
+    return np.rint(place(face.look, points)).astype(np.int32).ravel()
 
 
 def bbox(face: Face) -> np.ndarray:
     """(4,) int32 x_1, y_1, width, height of the face outline, clipped to the photo."""
     shape = geometry(face)
     outline = _face_outline(shape, face.has("Male"))
-    placed = _Pen(ImageDraw.Draw(Image.new("1", (1, 1))), face.look).place(outline)
+    placed = place(face.look, outline)
     x0, y0 = np.clip(placed.min(axis=0), 0, None)
     x1, y1 = np.minimum(placed.max(axis=0), (WIDTH, HEIGHT))
     return np.rint([x0, y0, x1 - x0, y1 - y0]).astype(np.int32)
@@ -407,7 +427,11 @@ def _face_outline(shape: Geometry, male: bool) -> np.ndarray:
 
 
 def render(face: Face) -> Image.Image:
-    """Draw the face as a 178x218 RGB image, before lighting, noise and JPEG encoding."""
+    """Draw the face as a 178x218 RGB image, before lighting, noise and JPEG encoding.
+
+    Back to front: background, clothes, hair behind the head, neck, ears, face, then the
+    features, and last what covers them (hairline, bangs, glasses, hat).
+    """
     look, shape = face.look, geometry(face)
     image = _background(look)
     draw = ImageDraw.Draw(image)
@@ -423,7 +447,7 @@ def render(face: Face) -> Image.Image:
     if not bald and long_hair:
         _long_hair(pen, shape, hair)
     if not bald:
-        pen.ellipse(0, shape.face_top + 36, shape.face_rx + 5, 52, hair)
+        pen.polygon(_hair_cap(shape), hair)
     pen.polygon(np.array([[-20, 40], [20, 40], [22, 125], [-22, 125]]), _mix(skin, (0.9,) * 3))
     for side in (-1, 1):
         pen.ellipse(side * shape.face_rx, 12, 6, 11, _mix(skin, (0.95,) * 3))
@@ -432,7 +456,8 @@ def render(face: Face) -> Image.Image:
         _wrinkles(pen, shape, skin)
     facial_hair = _mix(hair, (0.75, 0.75, 0.75))
     if _full_beard(face.labels, look):
-        _full_beard_shape(pen, shape, _mix(tuple((h + s) // 2 for h, s in zip(facial_hair, skin)), (1, 1, 1)))
+        stubble = tuple((h + s) // 2 for h, s in zip(facial_hair, skin))  # hair seen on skin
+        _full_beard_shape(pen, shape, stubble)
     _eyes(pen, shape, face, facial_hair)
     pen.line(np.array([[1.5, 6], [3, 20], [0, 24.5]]), _mix(skin, (0.72, 0.7, 0.7)), 2.5)
     _mouth(pen, shape, face, skin)
@@ -471,9 +496,14 @@ def _long_hair(pen: _Pen, shape: Geometry, hair: tuple[int, ...]) -> None:
                           [width + 6, 112], [-width - 6, 112]]), hair)
 
 
+def _hair_cap(shape: Geometry) -> np.ndarray:
+    """The hair around the top of the head (drawn behind the face)."""
+    return _CIRCLE * (shape.face_rx + 5, 52) + (0, shape.face_top + 36)
+
+
 def _hairline(pen: _Pen, shape: Geometry, hair: tuple[int, ...]) -> None:
     """The hair over the top of the forehead, down to a hairline 16 px above the eyebrows."""
-    cap = _CIRCLE * (shape.face_rx + 5, 52) + (0, shape.face_top + 36)
+    cap = _hair_cap(shape)
     hairline = -32.0
     cap[:, 1] = np.minimum(cap[:, 1], hairline + 6 * (np.abs(cap[:, 0]) / shape.face_rx) ** 2)
     pen.polygon(cap, hair)
@@ -585,14 +615,16 @@ def _hat(pen: _Pen, shape: Geometry, look: Look) -> None:
 @lru_cache(maxsize=1)
 def _noise_texture() -> np.ndarray:
     """A fixed field of unit Gaussian noise; each photo uses a window of it (fast, seedless)."""
-    return np.random.default_rng(20240601).standard_normal((HEIGHT + 40, WIDTH + 80, 3)).astype(np.float32)
+    field = np.random.default_rng(20240601).standard_normal((HEIGHT + 40, WIDTH + 80, 3))
+    return field.astype(np.float32)
 
 
 def finish(face: Face, image: Image.Image) -> np.ndarray:
     """Lighting and sensor noise on top of the drawing: (218, 178, 3) uint8."""
     look = face.look
     pixels = np.asarray(image, dtype=np.float32)
-    light = look.brightness * (1 + look.light_slope * np.linspace(-0.5, 0.5, WIDTH, dtype=np.float32))
+    across = np.linspace(-0.5, 0.5, WIDTH, dtype=np.float32)
+    light = look.brightness * (1 + look.light_slope * across)  # light from one side
     oy, ox = look.noise_offset
     noise = _noise_texture()[oy:oy + HEIGHT, ox:ox + WIDTH]
     pixels = pixels * light[None, :, None] + look.noise_sigma * noise

@@ -22,7 +22,7 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from featurechanger.errors import ConfigError, DataError
 
@@ -82,7 +82,10 @@ def decode_aligned(data: bytes, size: int, crop: str = DEFAULT_CROP,
         scaled_box = tuple(coordinate / scale for coordinate in box)
         resized = image.resize((size, size), Image.Resampling.BILINEAR, box=scaled_box)
         return np.asarray(resized, dtype=np.uint8), box
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
+    except UnidentifiedImageError as error:
+        raise DataError(f"Cannot decode {name!r}: not an image file Pillow can read. Replace or "
+                        "remove the file.") from error
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise DataError(f"Cannot decode {name!r}: {error}. Replace or remove the file.") from error
 
 

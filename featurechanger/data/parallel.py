@@ -25,11 +25,20 @@ def available_cores() -> int:
 
 
 def resolve_workers(workers: int | None) -> int:
-    """None means every available core; otherwise a positive number of processes."""
+    """None means every available core; otherwise a positive number of processes.
+
+    A daemonic process (a Celery prefork child) may not start processes, so there None means
+    one: the job system spreads work over shards and workers instead.
+    """
+    daemonic = multiprocessing.current_process().daemon
     if workers is None:
-        return available_cores()
+        return 1 if daemonic else available_cores()
+    if daemonic and workers > 1:
+        raise ConfigError(f"Cannot start {workers!r} worker processes from a daemonic process "
+                          "(e.g. a Celery task); use workers=1.")
     if workers < 1:
-        raise ConfigError(f"Workers must be at least 1, not {workers!r} (omit it to use every core).")
+        raise ConfigError(
+            f"Workers must be at least 1, not {workers!r} (omit it to use every core).")
     return workers
 
 

@@ -323,12 +323,16 @@ def _decode_chunk(task: _DecodeTask) -> list[Decoded]:
     for path in task.paths:
         try:
             data = Path(path).read_bytes()
+        except OSError as error:  # removed or unreadable since the dataset was opened
+            decoded.append((None, f"cannot read: {error.strerror}"))
+            continue
+        try:
             arrays, box = {}, None
             for size in task.sizes:
-                arrays[size], box = decode_aligned(data, size, task.crop, name=path)
+                arrays[size], box = decode_aligned(data, size, task.crop, name=Path(path).name)
             decoded.append((arrays, box))
-        except (OSError, DataError) as error:
-            decoded.append((None, str(getattr(error, "strerror", None) or error)))
+        except DataError as error:
+            decoded.append((None, str(error)))
     return decoded
 
 

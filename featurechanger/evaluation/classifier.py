@@ -20,6 +20,7 @@ from tqdm import tqdm
 from featurechanger.attributes import ATTRIBUTES
 from featurechanger.config import Settings
 from featurechanger.data.shards import ShardSet
+from featurechanger.data.torchdata import images_to_tensor
 from featurechanger.errors import DataError
 from featurechanger.render.images import write_atomically
 
@@ -73,10 +74,6 @@ class Classifier:
         return predict_probabilities(self.model, images, batch_size=batch_size) >= 0.5
 
 
-def _to_input(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float() / 255
-
-
 @torch.inference_mode()
 def predict_probabilities(model: AttributeClassifier, images: np.ndarray, *,
                           batch_size: int = 512) -> np.ndarray:
@@ -86,7 +83,7 @@ def predict_probabilities(model: AttributeClassifier, images: np.ndarray, *,
                         f"{images.shape[1:]!r}.")
     model.eval()
     device = next(model.parameters()).device
-    chunks = [torch.sigmoid(model(_to_input(images[start:start + batch_size], device))).cpu()
+    chunks = [torch.sigmoid(model(images_to_tensor(images[start:start + batch_size]).to(device))).cpu()
               for start in range(0, len(images), batch_size)]
     return torch.cat(chunks).numpy()
 
@@ -121,7 +118,7 @@ def train_classifier(train_images: np.ndarray, train_labels: np.ndarray,
     for _ in range(epochs):
         model.train()
         for rows in np.array_split(generator.permutation(len(train_images)), steps // epochs):
-            x = _to_input(train_images[rows], torch.device(device))
+            x = images_to_tensor(train_images[rows]).to(device)
             flip = torch.from_numpy(generator.random(len(rows)) < 0.5).to(device)
             x = torch.where(flip[:, None, None, None], x.flip(3), x)  # faces are left-right alike
             y = torch.from_numpy(train_labels[rows].astype(np.float32)).to(device)

@@ -19,14 +19,6 @@ class Estimate:
     high: float
     n: int
 
-    def to_json(self) -> dict:
-        return {"value": self.value, "low": self.low, "high": self.high, "n": self.n}
-
-    def describe(self, percent: bool = False, digits: int = 1) -> str:
-        scale, unit = (100.0, "%") if percent else (1.0, "")
-        return (f"{self.value * scale:.{digits}f}{unit} "
-                f"[{self.low * scale:.{digits}f}, {self.high * scale:.{digits}f}]")
-
 
 def proportion(successes: np.ndarray) -> Estimate:
     """Share of True among n outcomes, with Wilson's score interval (sound near 0% and 100%)."""

@@ -5,7 +5,7 @@ edit is composed at full resolution exactly as `featurechanger edit` writes it, 
 
 - the attribute classifier judges the photo, the edit and the plain reconstruction (the
   model's decode(z), i.e. strength 0) at 64x64. Success: every edited attribute is predicted
-  flipped. Preservation: the share of the other judged attributes whose prediction on the edit
+  flipped (on the unedited photo, this rate is the classifier's own error). Preservation: the share of the other judged attributes whose prediction on the edit
   equals the one on the photo; Male is also reported on its own. The same numbers on the
   reconstruction show what the model alone changes (including flips at strength 0).
 - with a twin dataset (the same faces drawn with the attribute changed, the ground truth), PSNR
@@ -198,6 +198,7 @@ def summarise(scores: _Scores, classifier: Classifier, spec: EditSpec) -> dict:
     male = ATTRIBUTE_INDEX["Male"]
     estimates = {
         "success": intervals.proportion(_flipped(edit, targets)),
+        "photo_success": intervals.proportion(_flipped(photo, targets)),
         "preserved": intervals.mean((edit[:, others] == photo[:, others]).mean(1)),
         "male_preserved": intervals.proportion(edit[:, male] == photo[:, male]),
         "reconstruction_success": intervals.proportion(_flipped(reconstruction, targets)),

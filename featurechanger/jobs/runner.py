@@ -14,9 +14,9 @@ from featurechanger.jobs import states
 from featurechanger.jobs.execute import run_task
 from featurechanger.jobs.store import Liveness, cancel_job, job_summary, queued_tasks
 
-# Beats often here: nobody else waits on a silent in-process task, and the progress bar reads the
-# counts that each beat stores.
-IN_PROCESS_LIVENESS = Liveness(heartbeat_s=1.0)
+# Beats often here: the progress bar reads the counts that each beat stores, and a run that was
+# killed is noticed (by `jobs retry`) after a few seconds.
+IN_PROCESS_LIVENESS = Liveness.from_heartbeat(1.0)
 
 
 def in_process_worker_name() -> str:

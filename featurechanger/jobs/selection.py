@@ -23,7 +23,11 @@ def parse_where(conditions: Iterable[str] | Mapping[str, int]) -> dict[str, int]
         if str(value) not in ("0", "1"):
             raise ConfigError(f"--where {name}={value!r}: the value must be 1 (has it) or 0 "
                               f"(has it not).")
-        where[canonical_attribute(name)] = int(value)
+        name = canonical_attribute(name)
+        if where.get(name, int(value)) != int(value):
+            raise ConfigError(f"--where {name}=0 and --where {name}=1 contradict each other; "
+                              f"keep one.")
+        where[name] = int(value)
     return where
 
 

@@ -219,7 +219,7 @@ def cancel_job(url: str, job_id: int) -> None:
         job, tasks = _lock_job(session, job_id)
         if job.state in states.ENDED_JOB_STATES:
             raise ConfigError(f"Job {job_id} already ended ({job.state}); there is nothing to "
-                              f"cancel. `featurechanger jobs retry {job_id}` runs it again.")
+                              "cancel.")
         now = utcnow()
         for task in tasks:
             if task.state in states.OPEN_TASK_STATES:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
-def _to_tensor(images: np.ndarray, device: torch.device | str) -> torch.Tensor:
-    """(N, R, R, 3) uint8 -> (N, 3, R, R) float in [0, 1] on `device`."""
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float() / 255
+from featurechanger.data.torchdata import images_to_tensor
 
 
 @torch.inference_mode()
@@ -16,7 +13,7 @@ def encode_images(model: torch.nn.Module, images: np.ndarray, *,
                   device: torch.device | str = "cpu", batch_size: int = 256) -> np.ndarray:
     """Latents (N, D) float32 of images (N, R, R, 3) uint8 at the model's resolution."""
     model.eval()
-    latents = [model.encode(_to_tensor(images[start:start + batch_size], device)).float().cpu()
+    latents = [model.encode(images_to_tensor(images[start:start + batch_size]).to(device)).float().cpu()
                for start in range(0, len(images), batch_size)]
     return torch.cat(latents).numpy()
 

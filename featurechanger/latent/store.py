@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from featurechanger.db.runs import RunRecord
 from featurechanger.db.session import session_scope
 from featurechanger.db.vectors import VectorRecord, VectorSetRecord
 from featurechanger.errors import ConfigError
-from featurechanger.latent.vectors import AttributeVector, VectorSet
+from featurechanger.latent.vectors import AttributeVector, VectorSet, normalise_keep
 
 
 def save_vector_set(settings: Settings, run_id: int, vector_set: VectorSet, *,
@@ -75,16 +76,14 @@ def list_vector_sets(settings: Settings, run_id: int) -> list[dict]:
 
 
 def vector_set_for_run(settings: Settings, run_id: int, vector_set_id: int | None = None,
-                       keep: tuple[str, ...] = ()) -> VectorSet:
+                       keep: Iterable[str] = ()) -> VectorSet:
     """Vector set `vector_set_id`, else the run's newest plain set with exactly `keep`.
 
     The set must come from the run's current checkpoint: vectors only make sense in the latent
     space of the weights that encoded them.
     """
-    from featurechanger.training.runs import get_run, run_checkpoint_path
-
-    current = settings.relative(run_checkpoint_path(settings, get_run(settings, run_id)),
-                                "checkpoint")
+    keep = normalise_keep(keep)
+    current = _current_checkpoint(settings, run_id)
     sets = list_vector_sets(settings, run_id)
     if vector_set_id is None:
         matches = [s for s in sets if s["method"] == "mean" and tuple(s["keep"]) == tuple(keep)
@@ -105,3 +104,17 @@ def vector_set_for_run(settings: Settings, run_id: int, vector_set_id: int | Non
                           f"{chosen['checkpoint']!r}, but run {run_id!r} is now at {current!r}; "
                           f"recompute it with `featurechanger vectors --run {run_id}`.")
     return load_vector_set(settings, vector_set_id)
+
+
+def _current_checkpoint(settings: Settings, run_id: int) -> str:
+    """The run's latest checkpoint as stored (relative to the checkpoint root)."""
+    ensure_schema(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        run = session.get(RunRecord, run_id)
+        if run is None:
+            raise ConfigError(f"Run {run_id!r} does not exist; `featurechanger runs list` shows "
+                              "the runs.")
+        if run.checkpoint is None:
+            raise ConfigError(f"Run {run_id!r} has no checkpoint yet, so it has no vectors; wait "
+                              f"for its first checkpoint (`featurechanger runs show {run_id}`).")
+        return run.checkpoint

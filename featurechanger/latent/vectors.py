@@ -26,15 +26,17 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from featurechanger.attributes import ATTRIBUTE_INDEX, ATTRIBUTES, canonical_attribute, split_code
-from featurechanger.data.shards import ShardArrays, ShardSet, iter_shards
+from featurechanger.data.shards import ShardArrays, ShardSet
 from featurechanger.errors import ConfigError, DataError
-from featurechanger.latent.encoding import encode_images
+
+if TYPE_CHECKING:  # torch is imported where images are encoded: planning a job must not need it
+    import torch
 
 NUM_ATTRIBUTES = len(ATTRIBUTES)
 # A vector whose standard error is more than this share of its length points mostly at noise.
@@ -215,6 +217,8 @@ def shard_stats(model: torch.nn.Module, arrays: ShardArrays, plan: VectorPlan, *
 
     Images no attribute selects (outside the split, or outside every sample) are not encoded.
     """
+    from featurechanger.latent.encoding import encode_images
+
     positive, negative = selection_masks(plan, arrays.labels, arrays.image_ids,
                                          arrays.partitions)
     rows = np.flatnonzero(positive.any(1) | negative.any(1))
@@ -227,14 +231,17 @@ def shard_stats(model: torch.nn.Module, arrays: ShardArrays, plan: VectorPlan, *
 def plan_for_shard_set(shard_set: ShardSet, *, split: str = "train",
                        per_attribute: int | None = None, seed: int = 0) -> VectorPlan:
     """`plan_vectors` over a shard set's split; reads labels and ids only, never the images."""
-    split_code(split)
+    code = split_code(split)
     if per_attribute is None:
         return VectorPlan(split=split)
-    size = shard_set.sizes[0]
-    parts = [arrays for _, arrays in iter_shards(shard_set, size, None if split == "all" else split)]
-    labels = np.concatenate([arrays.labels for arrays in parts])
-    image_ids = [image_id for arrays in parts for image_id in arrays.image_ids]
-    return plan_vectors(labels, image_ids, split=split, per_attribute=per_attribute, seed=seed)
+    labels, image_ids = [], []
+    for index in shards_to_read(shard_set, split):
+        arrays = shard_set.shard(index, shard_set.sizes[0])  # images stay memory-mapped, unread
+        rows = np.ones(len(arrays), dtype=bool) if code is None else arrays.partitions == code
+        labels.append(arrays.labels[rows])
+        image_ids += [image_id for image_id, keep in zip(arrays.image_ids, rows) if keep]
+    return plan_vectors(np.concatenate(labels), image_ids, split=split,
+                        per_attribute=per_attribute, seed=seed)
 
 
 def shards_to_read(shard_set: ShardSet, split: str) -> list[int]:

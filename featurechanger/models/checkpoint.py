@@ -66,18 +66,18 @@ def read_checkpoint(path: Path | str) -> dict[str, Any]:
     return payload
 
 
-def model_from_checkpoint(payload: dict[str, Any], source: str = "checkpoint") -> Autoencoder:
-    """Rebuild the model a checkpoint payload describes and load its weights (train mode)."""
+def model_from_checkpoint(payload: dict[str, Any], source: str) -> Autoencoder:
+    """Rebuild the model a checkpoint payload describes and load its weights (train mode);
+    `source` names the checkpoint in errors."""
     try:
         model = build_model(payload["model"], **payload["config"])
         model.load_state_dict(payload["state_dict"])
     except (FeatureChangerError, RuntimeError, ValueError, KeyError, TypeError) as error:
-        raise DataError(f"Checkpoint {source!r} does not match its own model config: "
-                        f"{error}") from error
+        raise DataError(f"{source} does not match its own model config: {error}") from error
     return model
 
 
 def load_checkpoint(path: Path | str, device: str | torch.device = "cpu") -> Autoencoder:
     """The model saved in `path`, on `device`, in eval mode, ready to encode and decode."""
-    model = model_from_checkpoint(read_checkpoint(path), str(path))
+    model = model_from_checkpoint(read_checkpoint(path), f"Checkpoint {str(path)!r}")
     return model.to(device).eval()

@@ -21,8 +21,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from featurechanger.errors import ConfigError
 from featurechanger.render.images import gaussian_blur, resize, to_uint8
@@ -88,6 +86,9 @@ def blend_weight(crop: np.ndarray, decoded_base: np.ndarray, decoded_edit: np.nd
 
 def _spread(weight: np.ndarray, model_pixel: float) -> np.ndarray:
     """Max over a model pixel's neighbourhood, then a smooth edge of half a model pixel."""
+    import torch
+    import torch.nn.functional as F
+
     size = max(1, math.ceil(model_pixel)) | 1  # odd window
     tensor = torch.from_numpy(np.ascontiguousarray(weight)).permute(2, 0, 1)[None]
     grown = F.max_pool2d(tensor, size, stride=1, padding=size // 2)[0].permute(1, 2, 0).numpy()

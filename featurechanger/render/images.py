@@ -1,4 +1,8 @@
-"""Image array helpers shared by sheets, GIFs and composition: conversion, resizing, saving."""
+"""Image array helpers shared by sheets, GIFs and composition: conversion, resizing, saving.
+
+torch (for resampling and blurs) is imported inside the functions that use it, so that code
+which only checks options (a job submitted from the CLI) can import the render package quickly.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
 
@@ -24,6 +26,9 @@ def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
     Downsizing is antialiased, so that a shrunk image matches what a camera at that size sees.
     """
+    import torch
+    import torch.nn.functional as F
+
     tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
     shrinking = width < image.shape[1] or height < image.shape[0]
     resized = F.interpolate(tensor[None], size=(height, width), mode="bicubic",
@@ -33,6 +38,9 @@ def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     """An (H, W, C) float image blurred by a Gaussian of `sigma` pixels (edges replicated)."""
+    import torch
+    import torch.nn.functional as F
+
     radius = max(1, math.ceil(3 * sigma))
     taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float32) / sigma) ** 2)
     taps = taps / taps.sum()

@@ -69,5 +69,6 @@ def evaluate_run(settings: Settings, run_id: int, split: str = "test",
     images = load_split(open_shard_set(data), shard_side(model), split, target)
     result = evaluate(model, images, nn.MSELoss())
     return {"run_id": run_id, "model": run.model, "split": split, "data": data,
-            "resolution": model.resolution, "checkpoint": str(runs.run_checkpoint_path(settings, run)),
+            "resolution": model.resolution,
+            "checkpoint": str(runs.run_checkpoint_path(settings, run)),
             **{("mse" if key == "loss" else key): value for key, value in asdict(result).items()}}

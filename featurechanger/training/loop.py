@@ -39,7 +39,7 @@ from featurechanger.errors import ConfigError
 from featurechanger.losses import ReconstructionLoss, build_loss, resolve_vgg_weights
 from featurechanger.models import Autoencoder, build_model, config_dict
 from featurechanger.models.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
-from featurechanger.models.pca import PCA_ITERATIONS, fit_pca, pca_passes
+from featurechanger.models.pca import PCA, PCA_ITERATIONS, fit_pca, pca_passes
 from featurechanger.models.pgae import PGAE
 from featurechanger.training import runs
 from featurechanger.training.batches import (EpochBatches, load_split, resize_to, shard_side,
@@ -108,12 +108,15 @@ def train(options: TrainOptions, settings: Settings, progress: bool = True) -> i
     shard_set = open_shard_set(options.data)
 
     torch.manual_seed(options.seed)
-    model = (model_from_checkpoint(checkpoint) if checkpoint else _new_model(options)).to(device)
+    model = (model_from_checkpoint(checkpoint, f"The latest checkpoint of run {options.resume}")
+             if checkpoint else _new_model(options)).to(device)
     train_images = load_split(shard_set, shard_side(model), "train", device)
     val_images = load_split(shard_set, shard_side(model), "val", device)
     loss_fn = build_loss(options.loss, vgg_weights, options.dfc_layer_weights,
                          options.pixel_weight, options.seed).to(device)
-    plan = None if options.model == "pca" else _plan(options, model, len(train_images))
+    if isinstance(model, PCA):
+        model.config.check_training_size(len(train_images))
+    plan = None if isinstance(model, PCA) else _plan(options, model, len(train_images))
 
     if options.resume is None:
         run_id = runs.create_run(
@@ -153,8 +156,9 @@ def _resume(settings: Settings, options: TrainOptions) -> tuple[TrainOptions, di
     stored = replace(stored, data=str(settings.resolve(run.data_path, "data")),
                      vgg_weights=run.vgg_weights if stored.loss == "dfc" else None)
     resumed = stored.resumed_with(options.device, options.minutes, run.id)
-    checkpoint = read_checkpoint(runs.run_checkpoint_path(settings, run)) if run.checkpoint else None
-    return resumed, checkpoint
+    if run.checkpoint is None:  # it stopped before its first checkpoint: start it again
+        return resumed, None
+    return resumed, read_checkpoint(runs.run_checkpoint_path(settings, run))
 
 
 def _plan(options: TrainOptions, model: Autoencoder, train_count: int) -> _Plan:

@@ -8,7 +8,7 @@ from typing import Any
 from featurechanger.config import Settings
 from featurechanger.db.runs import RunMetricRecord, RunRecord
 from featurechanger.losses import RANDOM_VGG
-from featurechanger.training.runs import run_metrics
+from featurechanger.training import runs
 
 METRIC_KEYS = ("val_loss", "val_psnr", "val_ssim")
 
@@ -22,7 +22,7 @@ def vgg_note(run: RunRecord) -> str | None:
 
 def run_summary(settings: Settings, run: RunRecord, with_configs: bool = True) -> dict[str, Any]:
     """The run, its latest checkpoint (absolute path) and its last evaluation's metrics."""
-    history = run_metrics(settings, run.id)
+    history = runs.run_metrics(settings, run.id)
     last = history[-1] if history else None
     summary: dict[str, Any] = {
         "run_id": run.id,
@@ -31,7 +31,7 @@ def run_summary(settings: Settings, run: RunRecord, with_configs: bool = True) -
         "loss": run.train_config.get("loss"),
         "vgg_weights": run.vgg_weights,
         "note": vgg_note(run),
-        "checkpoint": str(settings.resolve(run.checkpoint, "checkpoint")) if run.checkpoint else None,
+        "checkpoint": str(runs.run_checkpoint_path(settings, run)) if run.checkpoint else None,
         "step": run.step,
         "images_seen": run.images_seen,
         "data": str(settings.resolve(run.data_path, "data")),
@@ -103,7 +103,7 @@ def plot_run(settings: Settings, run: RunRecord, path: Path) -> Path:
     matplotlib.use("Agg")  # files only: works without a display
     import matplotlib.pyplot as plt
 
-    history = run_metrics(settings, run.id)
+    history = runs.run_metrics(settings, run.id)
     steps = [m.step for m in history]
     figure, (loss_axis, psnr_axis, ssim_axis) = plt.subplots(1, 3, figsize=(13, 3.8))
     loss_axis.plot(steps, [m.val_loss for m in history], "o-", label="validation")

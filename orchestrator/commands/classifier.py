@@ -33,7 +33,7 @@ def train(ctx: click.Context, data: str, epochs: int, batch_size: int, lr: float
     from featurechanger.data.shards import open_shard_set
     from featurechanger.evaluation.classifier import (default_classifier_path, save_classifier,
                                                       train_on_shard_set)
-    from featurechanger.training.loop import pick_device
+    from featurechanger.training.device import pick_device
 
     if epochs < 1:
         raise click.BadParameter(f"must be at least 1, got {epochs!r}", param_hint="--epochs")

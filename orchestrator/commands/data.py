@@ -60,8 +60,8 @@ def synth(out: Path, count: int, seed: int, layout: str, counterfactual: tuple[s
     payload = {"path": str(out.absolute()), "images": count, "seed": seed, "layout": layout,
                "counterfactual": changes, "seconds": round(seconds, 2),
                "images_per_second": round(count / seconds, 1)}
-    emit(payload, as_json, lambda p: f"Wrote {p['images']} synthetic faces ({p['layout']} "
-                                     f"layout) to {p['path']} at {p['images_per_second']} images/s.")
+    emit(payload, as_json, lambda p: f"Wrote {p['images']} synthetic faces ({p['layout']} layout) "
+                                     f"to {p['path']} at {p['images_per_second']} images/s.")
 
 
 @data.command()

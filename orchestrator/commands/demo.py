@@ -28,8 +28,8 @@ class DemoSize:
     classifier_epochs: int
 
 
-FULL = DemoSize(faces=20_000, shard_size=2048, train_minutes=6.0, classifier_epochs=4)
-QUICK = DemoSize(faces=2_000, shard_size=512, train_minutes=1.0, classifier_epochs=2)
+FULL = DemoSize(faces=20_000, shard_size=2048, train_minutes=6.0, classifier_epochs=6)
+QUICK = DemoSize(faces=2_000, shard_size=512, train_minutes=1.0, classifier_epochs=8)
 GRID_ATTRIBUTES = "-Eyeglasses,Smiling,Blond_Hair,Mustache"
 
 
@@ -145,7 +145,7 @@ def _describe(payload: dict[str, Any]) -> str:
         f"  contact sheet    {payload['contact_sheet']}",
         f"  GIFs             {payload['gifs']}",
         f"  feature grid     {payload['grid']}",
-        f"  jobs             " + ", ".join(f"{kind} {job_id}"
+        "  jobs             " + ", ".join(f"{kind} {job_id}"
                                            for kind, job_id in payload["jobs"].items())
         + " (`featurechanger jobs list`)",
         "Evaluation of removing Eyeglasses on the test faces:",

@@ -52,14 +52,13 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     from featurechanger.evaluation.quality import evaluate_edit, format_report
     from featurechanger.latent.edits import EditSpec
     from featurechanger.latent.store import vector_set_for_run
-    from featurechanger.latent.vectors import normalise_keep
     from featurechanger.render.sheet import labelled_sheet, save_sheet
-    from featurechanger.training.loop import pick_device
+    from featurechanger.training.device import pick_device
     from featurechanger.training.runs import load_run_model
 
     settings = settings_from_context(ctx)
     spec = EditSpec.parse(add, remove, strength)
-    vectors = vector_set_for_run(settings, run_id, vector_set_id, normalise_keep(keep))
+    vectors = vector_set_for_run(settings, run_id, vector_set_id, keep)
     torch_device = pick_device(device)
     judge = load_classifier(classifier_path or default_classifier_path(
         settings, run_shard_set(settings, run_id)), torch_device)

@@ -44,7 +44,7 @@ def grid(ctx: click.Context, run_id: int, image_ids: str, attributes: str, stren
     from featurechanger.latent.edits import edit_direction
     from featurechanger.latent.store import vector_set_for_run
     from featurechanger.render.sheet import feature_grid, save_sheet
-    from featurechanger.training.loop import pick_device
+    from featurechanger.training.device import pick_device
     from featurechanger.training.runs import load_run_model
 
     settings = settings_from_context(ctx)

@@ -43,7 +43,7 @@ def interpolate(ctx: click.Context, run_id: int, image_id: str | None, add: tupl
     from featurechanger.latent.edits import EditSpec, edit_direction
     from featurechanger.latent.store import vector_set_for_run
     from featurechanger.render.gif import write_gif
-    from featurechanger.training.loop import pick_device
+    from featurechanger.training.device import pick_device
     from featurechanger.training.runs import load_run_model
 
     settings = settings_from_context(ctx)

@@ -6,11 +6,10 @@ from typing import Any
 
 import click
 
+from featurechanger.jobs.states import JOB_STATES
 from orchestrator.output import emit, json_option, settings_from_context
 from orchestrator.submit import (broker_app, describe_job, finish_following, report_end,
                                  require_consumer, run_queued_here, send)
-
-JOB_STATES = ("queued", "running", "succeeded", "partial", "failed", "cancelled")
 
 
 @click.group()
@@ -82,6 +81,7 @@ def cancel(ctx: click.Context, job_id: int, as_json: bool) -> None:
 def retry(ctx: click.Context, job_id: int, wait: bool, as_json: bool) -> None:
     """Run again only what did not succeed: failed or cancelled tasks, and failed images
     (images already done are skipped). Without a broker it runs here."""
+    from featurechanger.jobs.kinds import job_kind
     from featurechanger.jobs.runner import IN_PROCESS_LIVENESS
     from featurechanger.jobs.store import job_summary, requeue_stale, retry_job
 
@@ -94,7 +94,9 @@ def retry(ctx: click.Context, job_id: int, wait: bool, as_json: bool) -> None:
         run_queued_here(settings, job_id)
         report_end(ctx, job_id, as_json=as_json)
         return
-    require_consumer(settings, job_summary(url, job_id)["queue"])
+    job = job_summary(url, job_id)
+    # A job first run in-process has no queue: its tasks follow the kind's routes.
+    require_consumer(settings, job["queue"] or job_kind(job["kind"]).queue)
     send(broker_app(settings), settings, job_id, retry_job(url, job_id))
     if wait:
         finish_following(ctx, job_id, as_json=as_json)
@@ -126,7 +128,7 @@ def _describe_in_full(job: dict[str, Any]) -> str:
              f"  command: {job['command_line']}",
              f"  uses: run {job['run_id']}, vector set {job['vector_set_id']}, "
              f"shard set {job['shard_set_id']}",
-             f"  tasks: " + ", ".join(f"{n} {state}" for state, n in sorted(job["tasks"].items()))]
+             "  tasks: " + ", ".join(f"{n} {state}" for state, n in sorted(job["tasks"].items()))]
     for task in job.get("task_list", []):
         lines.append(f"  task {task['task_id']} {task['step']} item {task['item']}: "
                      f"{task['state']} ({task['done']}/{task['total']} done, {task['failed']} "

@@ -55,10 +55,13 @@ def vectors(ctx: click.Context, run_id: int | None, data: str | None, split: str
     if run_id is None:
         raise click.UsageError("Missing option '--run'. Give the run whose model encodes the "
                                "images (`featurechanger runs list` shows them).")
+    from featurechanger.data.records import record_shard_set
+    from featurechanger.db.migrate import ensure_schema
+    from featurechanger.db.session import session_scope
     from featurechanger.editing.inputs import run_shard_set
     from featurechanger.latent.store import save_vector_set
     from featurechanger.latent.vectors import compute_vector_set
-    from featurechanger.training.loop import pick_device
+    from featurechanger.training.device import pick_device
     from featurechanger.training.runs import get_run, load_run_model, run_checkpoint_path
 
     settings = settings_from_context(ctx)
@@ -69,7 +72,10 @@ def vectors(ctx: click.Context, run_id: int | None, data: str | None, split: str
     vector_set = compute_vector_set(model, shard_set, split=split, per_attribute=per_attribute,
                                     seed=seed, keep=keep, device=torch_device,
                                     batch_size=batch_size)
-    save_vector_set(settings, run_id, vector_set, checkpoint=checkpoint)
+    ensure_schema(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        shard_set_id = record_shard_set(session, settings, shard_set).id
+    save_vector_set(settings, run_id, vector_set, checkpoint=checkpoint, shard_set_id=shard_set_id)
     emit(_payload(run_id, vector_set), as_json, _describe)
 
 

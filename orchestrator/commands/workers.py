@@ -23,7 +23,8 @@ def workers(ctx: click.Context, as_json: bool) -> None:
 
     settings = settings_from_context(ctx)
     ensure_schema(settings.database_url)
-    payload = {"broker": bool(settings.broker_url), "workers": online_workers(settings.database_url)}
+    payload = {"broker": bool(settings.broker_url),
+               "workers": online_workers(settings.database_url)}
     emit(payload, as_json, _describe)
 
 

@@ -1,0 +1,15 @@
+#!/usr/bin/env sh
+# Start one Celery worker per GPU of this machine, each its own process tree that sees only its
+# GPU (CUDA_VISIBLE_DEVICES), with one pool process: CUDA is initialised inside that process,
+# never in a parent that forks. Stops them all when it is stopped.
+#   GPUS="0 1" start-gpu-workers     (default: every GPU nvidia-smi lists)
+set -eu
+GPUS=${GPUS:-$(nvidia-smi --query-gpu=index --format=csv,noheader)}
+pids=""
+for gpu in $GPUS; do
+    CUDA_VISIBLE_DEVICES=$gpu FEATURECHANGER_DEVICE=cuda \
+        celery -A worker.celery_app worker -Q gpu -c 1 -n "gpu$gpu@%h" -l INFO &
+    pids="$pids $!"
+done
+trap 'kill -TERM $pids; wait' INT TERM
+wait

@@ -1,0 +1,79 @@
+"""`featurechanger data synth | shard | info`: JSON keys scripts rely on, records, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from featurechanger.db import session_scope
+from featurechanger.db.datasets import DatasetRecord, ShardSetRecord
+from orchestrator.cli import main
+
+
+def _run(*args: str) -> dict:
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_synth_shard_info_and_records(home: Path, tmp_path: Path) -> None:
+    faces, shards = tmp_path / "faces", tmp_path / "shards"
+    made = _run("data", "synth", str(faces), "--count", "30", "--layout", "original",
+                "--counterfactual", "eyeglasses=0", "--workers", "1")
+    assert (made["images"], made["layout"], made["counterfactual"]) == (30, "original",
+                                                                       {"Eyeglasses": 0})
+
+    described = _run("data", "info", str(faces))
+    assert described["kind"] == "dataset" and described["images"] == 30
+    assert described["splits"] == {"train": 24, "val": 3, "test": 3}
+    assert described["prevalence"]["Eyeglasses"] == 0.0 and len(described["prevalence"]) == 40
+    assert described["excluded"] == []
+
+    (faces / "img_align_celeba" / "000005.jpg").write_bytes(b"broken")
+    built = _run("data", "shard", str(faces), "--out", str(shards), "--size", "16",
+                 "--shard-size", "8", "--workers", "1")
+    assert (built["shards"], built["images"], built["sizes"]) == (4, 29, [16])
+    assert built["excluded"][0]["image_id"] == "000005.jpg"
+    rebuilt = _run("data", "shard", str(faces), "--out", str(shards), "--size", "16",
+                   "--shard-size", "8", "--workers", "1")
+    assert rebuilt["shard_set_id"] == built["shard_set_id"]  # updated, not duplicated
+
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(ShardSetRecord)) == 1
+        record = session.get(ShardSetRecord, built["shard_set_id"])
+        dataset = session.get(DatasetRecord, record.dataset_id)
+        assert (record.images, record.excluded, record.shards, record.sizes) == (29, 1, 4, [16])
+        assert (dataset.layout, dataset.fingerprint, dataset.images) == (
+            "original", built["fingerprint"], 30)
+
+    info = _run("data", "info", str(shards))
+    assert info["kind"] == "shard_set" and info["images"] == 29
+    assert info["splits"] == {"train": 23, "val": 3, "test": 3}
+    assert info["excluded"] == built["excluded"]
+    assert set(info["prevalence"]) == set(described["prevalence"])
+
+    text = CliRunner().invoke(main, ["data", "info", str(shards)]).output
+    assert "29 images (train 23, val 3, test 3)" in text and "000005.jpg: Cannot decode '000005.jpg'" in text
+
+
+def test_errors_are_one_line_messages(home: Path, tmp_path: Path) -> None:
+    missing = CliRunner().invoke(main, ["data", "info", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 1
+    assert "Error: Dataset folder" in missing.output and "Expected layouts" in missing.output
+    bad = CliRunner().invoke(main, ["data", "synth", str(tmp_path / "x"), "--count", "2",
+                                    "--counterfactual", "Eyeglasses"])
+    assert bad.exit_code == 2 and "'Eyeglasses' is not NAME=0 or NAME=1" in bad.output
+    not_drawn = CliRunner().invoke(main, ["data", "synth", str(tmp_path / "x"), "--count", "2",
+                                          "--counterfactual", "Attractive=1"])
+    assert not_drawn.exit_code == 1 and "Cannot set 'Attractive'" in not_drawn.output
+
+
+def test_data_commands_do_not_import_torch() -> None:
+    code = ("import sys; from orchestrator.commands import data; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,39 @@
+"""`featurechanger demo --quick`, the README's main command on a small set, end to end: every
+step's job succeeds and every file it announces is there. It takes a few minutes on 2 cores."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+FEATURECHANGER = Path(sys.executable).parent / "featurechanger"
+
+
+def test_the_quick_demo_runs_every_step_and_says_where_everything_is(
+        home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    demo = subprocess.run([str(FEATURECHANGER), "demo", "--quick", "--out", str(out), "--json"],
+                          capture_output=True, text=True, timeout=1200)
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    made = json.loads(demo.stdout)
+    assert made["edited_images"] > 0
+    edited = sorted(Path(made["edited"]).glob("0*.png"))
+    assert len(edited) == made["edited_images"]
+    assert len(list(Path(made["gifs"]).glob("*.gif"))) == made["edited_images"]
+    for picture in (made["contact_sheet"], made["grid"]):
+        assert Path(picture).stat().st_size > 0
+    assert {"n", "success", "preserved", "male_preserved", "truth_psnr",
+            "do_nothing_psnr"} <= set(made["evaluation"])
+
+    listed = subprocess.run([str(FEATURECHANGER), "jobs", "list", "--json"],
+                            capture_output=True, text=True, timeout=60)
+    jobs = {job["job_id"]: job for job in json.loads(listed.stdout)["jobs"]}
+    assert {jobs[job_id]["kind"] for job_id in made["jobs"].values()} == {
+        "shard", "train", "vectors", "edit", "interpolate"}
+    assert all(jobs[job_id]["state"] == "succeeded" for job_id in made["jobs"].values())
