@@ -48,6 +48,7 @@ def make_edit_world(settings: Settings, root: Path) -> EditWorld:
 def register_in(settings: Settings, source: Settings, world: EditWorld) -> EditWorld:
     """The same checkpoint and vector set recorded in another database (`settings`), so that
     the same job can run against either."""
+    from featurechanger.data.shards import open_shard_set
     from featurechanger.db.migrate import ensure_schema
     from featurechanger.latent.store import load_vector_set, save_vector_set
     from featurechanger.training.runs import (create_run, get_run, record_checkpoint,
@@ -58,7 +59,7 @@ def register_in(settings: Settings, source: Settings, world: EditWorld) -> EditW
     checkpoint = run_checkpoint_path(source, run)
     run_id = create_run(settings, model=run.model, model_config=run.model_config,
                         train_config=run.train_config, vgg_weights=run.vgg_weights,
-                        data_path=str(world.shards), shard_set_id=None)
+                        shard_set=open_shard_set(world.shards))
     record_checkpoint(settings, run_id, run.step, run.images_seen, checkpoint)
     vector_set_id = save_vector_set(settings, run_id, load_vector_set(source, world.vector_set_id),
                                     checkpoint=checkpoint)

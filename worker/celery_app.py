@@ -11,7 +11,8 @@ Environment: FEATURECHANGER_BROKER_URL (required), FEATURECHANGER_DATABASE_URL a
 featurechanger.config), and for workers FEATURECHANGER_DEVICE (cpu, cuda, cuda:1; default the
 first GPU when there is one), FEATURECHANGER_TORCH_THREADS (torch threads per pool process) and
 FEATURECHANGER_HEARTBEAT_SECONDS (how often a running task proves itself alive; a task silent
-for six beats is requeued).
+for six beats is requeued; every worker sweeps for silent tasks by its own beat, so give all
+workers the same value).
 """
 
 from __future__ import annotations

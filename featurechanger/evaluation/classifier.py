@@ -101,7 +101,7 @@ def balanced_accuracy(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray
 
 
 def train_classifier(train_images: np.ndarray, train_labels: np.ndarray,
-                     val_images: np.ndarray, val_labels: np.ndarray, *, epochs: int = 6,
+                     val_images: np.ndarray, val_labels: np.ndarray, *, epochs: int = 12,
                      batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
                      device: torch.device | str = "cpu") -> Classifier:
     """Train on (N, 64, 64, 3) uint8 images with (N, 40) 0/1 labels; judge on the val split."""

@@ -91,12 +91,14 @@ def check_twin(dataset_root: Path, twin_root: Path, spec: EditSpec) -> None:
 
 def evaluate_edit(arrays, *, model: torch.nn.Module, vectors: VectorSet, spec: EditSpec,
                   classifier: Classifier, dataset_root: Path, twin_root: Path | None = None,
-                  output: str = "blend", device: torch.device | str = "cpu",
+                  output: str = "blend", limit: int | None = None,
+                  device: torch.device | str = "cpu",
                   batch_size: int = 256) -> tuple[dict, list[list[np.ndarray]]]:
     """Evaluate `spec` on the faces of `arrays` (ShardArrays at the model's resolution) it fits.
 
-    Returns the report as JSON-able values (see `summarise`), and for the first few faces
-    their photo, edit and (with a twin) twin, for a before/after sheet.
+    `limit` caps the faces evaluated (the first that fit). Returns the report as JSON-able
+    values (see `summarise`), and for the first few faces their photo, edit and (with a twin)
+    twin, for a before/after sheet.
     """
     check_output_mode(output)
     if twin_root is not None:
@@ -104,7 +106,7 @@ def evaluate_edit(arrays, *, model: torch.nn.Module, vectors: VectorSet, spec: E
         if arrays.landmarks is None:
             raise DataError("The eye band needs landmarks, and this shard set has none; rebuild "
                             "the shards from a dataset with a landmark file.")
-    rows = select_for_edit(arrays.labels, spec)
+    rows = select_for_edit(arrays.labels, spec)[:limit]
     if len(rows) == 0:
         raise DataError(f"No face in the evaluated data fits the edit ({spec.describe()}).")
     direction = edit_direction(vectors, spec)
@@ -113,7 +115,8 @@ def evaluate_edit(arrays, *, model: torch.nn.Module, vectors: VectorSet, spec: E
     for start in range(0, len(rows), batch_size):
         batch = rows[start:start + batch_size]
         reconstructions, edits = decode_edit(model, arrays.images[batch], direction,
-                                             spec.strength, device=device)
+                                             spec.strength, device=device,
+                                             batch_size=batch_size)
         views: list[list[np.ndarray]] = [[], [], []]  # photo, edit, reconstruction
         for row, reconstruction, edit in zip(batch, reconstructions, edits):
             source = Path(dataset_root) / arrays.source_paths[row]

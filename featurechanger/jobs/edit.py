@@ -114,8 +114,7 @@ def contact_sheet(context: TaskContext) -> TaskOutcome:
                      read_photo(settings.resolve(output, "output"))])
         labels.append(Path(image_id).stem)
     path = settings.resolve(params["out"], "output") / SHEET_NAME
-    save_sheet(labelled_sheet(rows, ["before", "after"], labels, cell=128),
-               path)
+    save_sheet(labelled_sheet(rows, ["before", "after"], labels, cell=128), path)
     return TaskOutcome(done=0, outputs={**made, "contact_sheet": settings.relative(path, "output")})
 
 

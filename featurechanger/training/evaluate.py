@@ -1,4 +1,5 @@
-"""Validation: loss, PSNR and SSIM of a model's reconstructions of a split, and sample sheets.
+"""Validation: loss, PSNR and SSIM of a model's reconstructions of a split (and the images
+the reconstruction sheets show).
 
 PSNR and SSIM are measured on the outputs rounded to 8 bits, as a person sees them in a saved
 PNG (the inputs come from 8-bit images already); the loss is the training loss on raw outputs.

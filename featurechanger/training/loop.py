@@ -50,7 +50,7 @@ from featurechanger.training.options import DCAE_DEFAULT_EPOCHS, TrainOptions
 from featurechanger.training.schedule import GrowthSchedule, Phase
 from featurechanger.training.sheet import write_sheet
 
-SHEET_IMAGES = 8  # validation images shown on each reconstruction sheet
+SHEET_IMAGES = 8  # validation images on each reconstruction sheet, spread over the split
 LOG_EVERY = 10  # steps between progress-bar loss updates (reading the loss syncs a GPU)
 PCA_CHUNK = 1024  # images per chunk while fitting PCA
 
@@ -270,7 +270,8 @@ def _evaluate_and_record(session: _Session, step: int, epoch: int,
     """Validation metrics and a reconstruction sheet, recorded in SQL."""
     model = session.model
     result = evaluate(model, session.val_images, session.loss_fn)
-    inputs, outputs = reconstruct(model, session.val_images[:SHEET_IMAGES])
+    spread = torch.linspace(0, len(session.val_images) - 1, SHEET_IMAGES).long()
+    inputs, outputs = reconstruct(model, session.val_images[spread.to(session.device)])
     model.train()
     sheet = write_sheet(inputs, outputs, runs.run_dir(session.settings, session.run_id)
                         / "sheets" / f"step-{step:08d}-{model.resolution}px.png")

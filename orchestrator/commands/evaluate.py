@@ -22,6 +22,8 @@ from orchestrator.output import emit, json_option, settings_from_context
 @data_option
 @click.option("--split", type=SPLITS, default="test", show_default=True,
               help="Faces to evaluate (all: a separately generated evaluation set).")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help="Evaluate at most N faces (the first that fit) [default: all].")
 @click.option("--twin", type=click.Path(file_okay=False), metavar="DATASET",
               help="The counterfactual twin of --data's dataset (`featurechanger data synth "
                    "... --counterfactual Eyeglasses=0`): adds PSNR/SSIM to the true edit.")
@@ -37,8 +39,9 @@ from orchestrator.output import emit, json_option, settings_from_context
 @click.pass_context
 def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tuple[str, ...],
              keep: tuple[str, ...], strength: float, output: str, data: str | None, split: str,
-             twin: str | None, vector_set_id: int | None, classifier_path: str | None,
-             sheet: str | None, device: str, as_json: bool) -> None:
+             limit: int | None, twin: str | None, vector_set_id: int | None,
+             classifier_path: str | None, sheet: str | None, device: str,
+             as_json: bool) -> None:
     """Measure an edit on every face of a split that fits it, with 95% intervals.
 
     The faces that have what is removed and lack what is added are edited at full size as
@@ -67,7 +70,8 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     arrays = shard_set.load(model.resolution, None if split == "all" else split)
     report, samples = evaluate_edit(
         arrays, model=model, vectors=vectors, spec=spec, classifier=judge,
-        dataset_root=shard_set.dataset_root, twin_root=twin, output=output, device=torch_device)
+        dataset_root=shard_set.dataset_root, twin_root=twin, output=output, limit=limit,
+        device=torch_device)
     report.update({"run_id": run_id, "vector_set_id": vectors.id, "keep": list(vectors.keep),
                    "output": output, "data": str(shard_set.path), "split": split, "twin": twin})
     if sheet:
