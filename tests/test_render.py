@@ -94,3 +94,25 @@ def test_gif_has_every_frame_enlarged_and_loops(tmp_path: Path) -> None:
     assert gif.n_frames == 7 and gif.size == (128, 128) and gif.info["loop"] == 0
     assert gif.info["duration"] == 100
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_blend_removes_a_sharp_object_the_model_draws_blurred_and_keeps_detail_beside_it() -> None:
+    """A 2 px dark frame on skin, and a sharp dark dot (an eye) away from it: the model sees
+    both blurred at 32 px; its edit removes the frame. The blend must remove the frame far
+    better than the residual does, and leave the eye as sharp as it was."""
+    skin = np.full((178, 178, 3), 0.7, dtype=np.float32)
+    truth = skin.copy()
+    truth[60:66, 100:106] = 0.1  # the eye
+    photo = truth.copy()
+    photo[80:82, 40:140] = 0.05  # the frame
+    reconstruction, edited = resize(photo, 32, 32), resize(truth, 32, 32)
+    as_photo = np.zeros((218, 178, 3), dtype=np.uint8)
+    as_photo[20:198] = (photo * 255).round()
+    frame = (slice(20 + 80, 20 + 82), slice(50, 130))
+    eye = (slice(20 + 60, 20 + 66), slice(100, 106))
+    blend = compose(as_photo, BOX, reconstruction, edited, "blend").astype(float) / 255
+    residual = compose(as_photo, BOX, reconstruction, edited, "residual").astype(float) / 255
+    ghost_blend = np.abs(blend[frame] - 0.7).mean()
+    ghost_residual = np.abs(residual[frame] - 0.7).mean()
+    assert ghost_blend < ghost_residual / 3
+    np.testing.assert_allclose(blend[eye], 0.1, atol=0.025)  # the residual adds the blur here

@@ -7,13 +7,20 @@ D = decode(z) and the edit E = decode(z'), both R x R. Upsampled to the crop box
   model cannot draw at R px is lost, and the model's reconstruction error comes with it.
 - `residual`: photo + (E - D). Full detail everywhere, but a sharp object the model draws
   blurred (glasses frames) is only partly cancelled by a blurred difference: it stays visible.
-- `blend` (the default): photo + (E - D) where the edit changes little, E where it changes
-  much, with a per-pixel weight w = c^2 / (c^2 + n^2): c is the size of the edit's change at
-  that pixel and n the model's own reconstruction error on this photo. This is the Wiener
-  gain: the model's pixels are taken where its change stands out from its error, and the
-  photo's detail is kept where the change is within what the model gets wrong anyway. The
-  weight is spread over one model pixel (the decoder cannot place a change more finely than
-  that), so that the sharp edges of a removed object go with it instead of ghosting.
+- `blend` (the default): the photo, with each pixel moved toward E by a share lambda in
+  [0, 1] that says how surely it belongs to what the edit changes: photo + lambda * (E -
+  photo). Lambda is the product of the answers to two questions, each given by with the Wiener gain a^2 / (a^2 + n^2), where n is the model's own
+  reconstruction error on this photo (the RMS of photo - D over the crop): a difference
+  smaller than n is within what the model gets wrong anyway, a larger one is signal.
+  1. Does the edit change this area? a = |E - D| at the pixel, spread over one model pixel
+     (the decoder cannot place a change more finely than that).
+  2. Is this pixel part of the change? a = how far the pixel lies from E in the direction of
+     the change (the projection of E - photo on E - D, kept when positive). A pixel of a
+     removed glasses frame is far from E in that direction; the skin beside it and an eye
+     seen through the lens are not, so they keep their full detail.
+  Taking E where both hold removes a sharp object the model draws blurred without a ghost of
+  it, and keeps the photo's sharpness everywhere else. Measured against counterfactual twins
+  on a validation set, it beat the other candidates (see README: full-resolution output).
 """
 
 from __future__ import annotations
@@ -59,29 +66,36 @@ def compose(photo: np.ndarray, crop_box: tuple[int, int, int, int], reconstructi
         patch = decoded_edit
     else:
         decoded_base = resize(reconstruction, width, height)[patch_slice]
-        with_difference = crop + decoded_edit - decoded_base
         if mode == "residual":
-            patch = with_difference
+            patch = crop + decoded_edit - decoded_base
         else:
-            weight = blend_weight(crop, decoded_base, decoded_edit,
-                                  model_pixel=width / reconstruction.shape[1])
-            patch = weight * decoded_edit + (1.0 - weight) * with_difference
+            share = blend_share(crop, decoded_base, decoded_edit,
+                                model_pixel=width / reconstruction.shape[1])
+            patch = crop + share * (decoded_edit - crop)
     result = original.copy()
     result[photo_slice] = patch
     return to_uint8(result)
 
 
-def blend_weight(crop: np.ndarray, decoded_base: np.ndarray, decoded_edit: np.ndarray,
-                 model_pixel: float) -> np.ndarray:
-    """(h, w, 1) weight of the decoded edit: c^2 / (c^2 + n^2), spread over one model pixel.
+def blend_share(crop: np.ndarray, decoded_base: np.ndarray, decoded_edit: np.ndarray,
+                model_pixel: float) -> np.ndarray:
+    """(h, w, 1) lambda in [0, 1]: how far each photo pixel moves toward the decoded edit.
 
     crop: the photo's pixels under the crop box; decoded_base, decoded_edit: D and E upsampled
-    to it; model_pixel: photo pixels per model pixel.
+    to it (all (h, w, 3) floats in [0, 1]); model_pixel: photo pixels per model pixel.
     """
-    change = np.mean((decoded_edit - decoded_base) ** 2, axis=2, keepdims=True)  # c^2
-    error = float(np.mean((crop - decoded_base) ** 2))  # n^2: the model's error on this photo
-    weight = change / (change + max(error, 1e-8))
-    return _spread(weight, model_pixel)
+    noise = max(float(np.mean((crop - decoded_base) ** 2)), 1e-8)  # n^2, per channel
+    change = decoded_edit - decoded_base  # (h, w, 3)
+    change_size = np.mean(change**2, axis=2, keepdims=True)  # per channel, like n^2
+    changed_area = _spread(_wiener(change_size, noise), model_pixel)
+    length = np.sqrt(np.sum(change**2, axis=2, keepdims=True)) + 1e-8
+    along = np.maximum(np.sum((decoded_edit - crop) * change, axis=2, keepdims=True) / length, 0)
+    return changed_area * _wiener(along**2 / 3, noise)
+
+
+def _wiener(power: np.ndarray, noise: float) -> np.ndarray:
+    """The Wiener gain a^2 / (a^2 + n^2) of a signal power a^2 against a noise power n^2."""
+    return power / (power + noise)
 
 
 def _spread(weight: np.ndarray, model_pixel: float) -> np.ndarray:
