@@ -32,7 +32,9 @@ from featurechanger.models import build_model
 
 def seed_style_vectors(model: torch.nn.Module, shard_set: ShardSet, per_attribute: int,
                        seed: int, device: str) -> tuple[dict[str, np.ndarray], int]:
-    """40 separate samplings, each reading and encoding its own images; returns (vectors, encoded)."""
+    """40 separate samplings, each reading and encoding its own images.
+
+    Returns the vectors and how many images were encoded."""
     labels = np.concatenate([arrays.labels for _, arrays in
                              iter_shards(shard_set, model.resolution, "train")])
     rng = np.random.default_rng(seed)

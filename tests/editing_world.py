@@ -2,10 +2,11 @@
 sees them exactly.
 
 Photos are 89x109 (CelebA's aspect, half size); the model sees the centre square (rows
-10..99) shrunk to 8x8 px. `identity_model()` is a PCA whose components are the identity, so its latents are the
-8x8 pixels themselves and vectors are mean differences of pixels. Eyeglasses draw a dark band
-across the eye line, Male darkens the lower face, Smiling lightens the mouth; glasses are worn
-mostly by men (P(Male | Eyeglasses) is about 0.86), as on CelebA.
+10..99) shrunk to 8x8 px. `identity_model()` is a PCA whose components are the identity, so
+its latents are the 8x8 pixels themselves and vectors are mean differences of pixels.
+Eyeglasses draw a dark band across the eye line, Male darkens the lower face, Smiling
+lightens the mouth; glasses are worn mostly by men (P(Male | Eyeglasses) is about 0.86), as
+on CelebA.
 """
 
 from __future__ import annotations

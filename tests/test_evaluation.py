@@ -22,8 +22,10 @@ from featurechanger.evaluation.regions import eye_band
 from featurechanger.latent.edits import EditSpec, edit_direction
 from featurechanger.latent.vectors import VectorPlan, shard_stats, vectors_from_stats
 from featurechanger.render.compose import compose
-from tests.editing_world import (CROP_BOX, EYES, GLASSES, identity_model, make_world,  # noqa: F401
-                                 one_thread, write_photos)
+from tests.editing_world import CROP_BOX, EYES, GLASSES, identity_model, make_world, write_photos
+from tests.editing_world import one_thread  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_wilson_interval_matches_the_textbook_values() -> None:
@@ -58,7 +60,7 @@ def test_eye_band_spans_both_eyes_with_anthropometric_margins() -> None:
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory: pytest.TempPathFactory, one_thread: None) -> dict:
+def toy(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A world on disk (photos, twins), its vectors plain and keeping Male, a classifier."""
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("toy")
@@ -93,6 +95,7 @@ def test_classifier_learns_the_drawn_attributes_and_round_trips(toy: dict, tmp_p
 
 
 def test_keeping_male_moves_the_male_score_less(toy: dict) -> None:
+    """Judged on the model's own images, so that only the vectors differ."""
     arrays, model = toy["test"], toy["model"]
     wearers = arrays.select(arrays.labels[:, GLASSES] == 1)
     spec = EditSpec.parse(remove=["Eyeglasses"], strength=1.0)
@@ -102,7 +105,7 @@ def test_keeping_male_moves_the_male_score_less(toy: dict) -> None:
         reconstructions, edits = decode_edit(model, wearers.images,
                                              edit_direction(vectors, spec), spec.strength)
         before = np.stack([judge_view(p, CROP_BOX) for p in photos])
-        after = np.stack([judge_view(compose(p, CROP_BOX, r, e, "blend"), CROP_BOX)
+        after = np.stack([judge_view(compose(p, CROP_BOX, r, e, "decoded"), CROP_BOX)
                           for p, r, e in zip(photos, reconstructions, edits)])
         male = ATTRIBUTE_INDEX["Male"]
         probabilities = [predict_probabilities(toy["classifier"].model, views)[:, male]

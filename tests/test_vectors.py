@@ -1,4 +1,5 @@
-"""Attribute vectors: one pass equals a direct computation, shards add up, sampling, conditioning."""
+"""Attribute vectors: one pass equals a direct computation, shards add up, sampling and
+conditioning work."""
 
 from __future__ import annotations
 

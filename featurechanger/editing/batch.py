@@ -116,12 +116,14 @@ def read_photo(path: Path) -> np.ndarray:
 
 
 def check_crop_box(crop_box: tuple[int, int, int, int], photo: np.ndarray, path: Path) -> None:
-    """A shard's crop box must fit its photo; if not, the photo changed since the shards were built."""
+    """A shard's crop box must fit its photo; if not, the photo changed since the shards were
+    built."""
     left, top, right, bottom = crop_box
     height, width = photo.shape[:2]
     if left < 0 or top < 0 or right > width or bottom > height:
         raise DataError(f"Photo {str(path)!r} is {width}x{height}, too small for its crop box "
-                        f"{crop_box!r}: the photo changed since the shards were built; rebuild them.")
+                        f"{crop_box!r}: the photo changed since the shards were built; rebuild "
+                        "them.")
 
 
 def edit_image_folder(folder: Path, *, model: torch.nn.Module, vectors: VectorSet,

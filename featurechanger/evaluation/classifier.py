@@ -83,8 +83,8 @@ def predict_probabilities(model: AttributeClassifier, images: np.ndarray, *,
                         f"{images.shape[1:]!r}.")
     model.eval()
     device = next(model.parameters()).device
-    chunks = [torch.sigmoid(model(images_to_tensor(images[start:start + batch_size]).to(device))).cpu()
-              for start in range(0, len(images), batch_size)]
+    chunks = [torch.sigmoid(model(images_to_tensor(images[start:start + batch_size]).to(device)))
+              .cpu() for start in range(0, len(images), batch_size)]
     return torch.cat(chunks).numpy()
 
 

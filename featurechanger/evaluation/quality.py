@@ -5,8 +5,9 @@ edit is composed at full resolution exactly as `featurechanger edit` writes it, 
 
 - the attribute classifier judges the photo, the edit and the plain reconstruction (the
   model's decode(z), i.e. strength 0) at 64x64. Success: every edited attribute is predicted
-  flipped (on the unedited photo, this rate is the classifier's own error). Preservation: the share of the other judged attributes whose prediction on the edit
-  equals the one on the photo; Male is also reported on its own. The same numbers on the
+  flipped (on the unedited photo, this rate is the classifier's own error). Preservation:
+  the share of the other judged attributes whose prediction on the edit equals the one on
+  the photo; Male is also reported on its own. The same numbers on the
   reconstruction show what the model alone changes (including flips at strength 0).
 - with a twin dataset (the same faces drawn with the attribute changed, the ground truth), PSNR
   and SSIM of the edit against the twin, over the whole photo and over the band of the eyes,

@@ -35,8 +35,8 @@ class EditSpec:
         if both:
             raise ConfigError(f"{both[0]!r} is both added and removed; choose one of the two.")
         if not math.isfinite(strength) or strength < 0:
-            raise ConfigError(f"--strength must be a finite number >= 0 (the edit's direction comes "
-                              f"from --add/--remove), got {strength!r}.")
+            raise ConfigError(f"--strength must be a finite number >= 0 (the edit's direction "
+                              f"comes from --add/--remove), got {strength!r}.")
         return cls(added, removed, float(strength))
 
     @property

@@ -13,8 +13,8 @@ def encode_images(model: torch.nn.Module, images: np.ndarray, *,
                   device: torch.device | str = "cpu", batch_size: int = 256) -> np.ndarray:
     """Latents (N, D) float32 of images (N, R, R, 3) uint8 at the model's resolution."""
     model.eval()
-    latents = [model.encode(images_to_tensor(images[start:start + batch_size]).to(device)).float().cpu()
-               for start in range(0, len(images), batch_size)]
+    latents = [model.encode(images_to_tensor(images[start:start + batch_size]).to(device))
+               .float().cpu() for start in range(0, len(images), batch_size)]
     return torch.cat(latents).numpy()
 
 

@@ -9,9 +9,10 @@ D = decode(z) and the edit E = decode(z'), both R x R. Upsampled to the crop box
   blurred (glasses frames) is only partly cancelled by a blurred difference: it stays visible.
 - `blend` (the default): the photo, with each pixel moved toward E by a share lambda in
   [0, 1] that says how surely it belongs to what the edit changes: photo + lambda * (E -
-  photo). Lambda is the product of the answers to two questions, each given by with the Wiener gain a^2 / (a^2 + n^2), where n is the model's own
-  reconstruction error on this photo (the RMS of photo - D over the crop): a difference
-  smaller than n is within what the model gets wrong anyway, a larger one is signal.
+  photo). Lambda is the product of the answers to two questions, each given by the Wiener
+  gain a^2 / (a^2 + n^2), where n is the model's own reconstruction error on this photo (the
+  RMS of photo - D over the crop): a difference smaller than n is within what the model gets
+  wrong anyway, a larger one is signal.
   1. Does the edit change this area? a = |E - D| at the pixel, spread over one model pixel
      (the decoder cannot place a change more finely than that).
   2. Is this pixel part of the change? a = how far the pixel lies from E in the direction of
@@ -37,7 +38,8 @@ OUTPUT_MODES = ("blend", "residual", "decoded")
 
 def check_output_mode(mode: str) -> str:
     if mode not in OUTPUT_MODES:
-        raise ConfigError(f"Unknown output {mode!r}. Valid values are {{{', '.join(OUTPUT_MODES)}}}.")
+        raise ConfigError(f"Unknown output {mode!r}. "
+                          f"Valid values are {{{', '.join(OUTPUT_MODES)}}}.")
     return mode
 
 
