@@ -55,7 +55,7 @@ def main() -> None:
         local = in_process(edit, args.out)
         with workers({**env, "FEATURECHANGER_BROKER_URL": BROKER}) as broker_env:
             distributed = through_workers(edit, args.out, broker_env)
-    report(args.faces, local, distributed)
+        report(args.faces, local, distributed)  # reads the task rows: before the database goes
     print(f"load average at end: {os.getloadavg()[0]:.2f} (1 min)")
 
 

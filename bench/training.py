@@ -35,6 +35,7 @@ from featurechanger.models import Autoencoder, build_model
 from featurechanger.training.batches import EpochBatches, load_split, resize_to, to_float_images
 from featurechanger.training.device import pick_device
 from featurechanger.training.loop import train_step
+from featurechanger.training.options import TrainOptions
 
 Batches = Callable[[int], torch.Tensor]  # step -> float (B, 3, R, R) on the device
 
@@ -207,21 +208,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shards", required=True, help="shard set with 32 and 64 px images")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=TrainOptions().batch_size,
+                        help="images per step [default: the training default]")
     parser.add_argument("--steps", type=int, help="timed steps per measurement "
-                        "[default: 10 on CPU, 200 on CUDA]")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="interleaved repetitions; the best of each is shown")
+                        "[default: 20 on CPU, 100 on CUDA]")
+    parser.add_argument("--rounds", type=int, help="interleaved repetitions; the best of each "
+                        "is shown [default: 3 on CPU, 2 on CUDA]")
     parser.add_argument("--loader-workers", type=int, nargs="+", default=[0, 2],
                         help="DataLoader worker counts to time the seed-style loader with")
     args = parser.parse_args()
     device = pick_device(args.device)
     cuda = device.type == "cuda"
-    steps = args.steps or (200 if cuda else 10)
+    steps = args.steps or (100 if cuda else 20)
+    rounds = args.rounds or (2 if cuda else 3)
     warmup = 20 if cuda else 2
     print(f"device {device}" + (f" ({torch.cuda.get_device_name(device)})" if cuda else
                                 f", {torch.get_num_threads()} threads")
-          + f"; batch {args.batch_size}; best of {args.rounds} rounds of {steps} timed steps "
+          + f"; batch {args.batch_size}; best of {rounds} rounds of {steps} timed steps "
           f"after {warmup} warm-up steps")
     peak_dtype = torch.bfloat16 if cuda else torch.float32  # training runs bf16 autocast on CUDA
     peak = matmul_peak(device, peak_dtype, 8192 if cuda else 2048, 20 if cuda else 5)
@@ -229,9 +232,9 @@ def main() -> None:
     print(f"{'model':6} {'source':22} {'images/s':>9} {'vs memory':>9} {'data wait':>9} "
           f"{'GFLOP/s':>8} {'% peak':>6}")
     for name, side in (("dcae", 32), ("pgae", 64)):
-        bench_model(name, side, args.shards, args.batch_size, steps, warmup, args.rounds,
+        bench_model(name, side, args.shards, args.batch_size, steps, warmup, rounds,
                     args.loader_workers, peak, device)
-    bench_dfc(args.batch_size, steps, warmup, args.rounds, device)
+    bench_dfc(args.batch_size, steps, warmup, rounds, device)
 
 
 if __name__ == "__main__":

@@ -127,6 +127,7 @@ def test_evaluation_reports_rates_and_beats_doing_nothing_against_twins(toy: dic
         low, high = report[f"{key}_ci"]
         assert low <= report[key] <= high
     assert report["success"] > 0.9 and report["male_preserved"] > 0.9
+    assert report["twin_success"] > 0.9 and report["twin_male_preserved"] > 0.9  # the ceiling
     assert report["band_truth_psnr"] > report["band_do_nothing_psnr"] + 3
     assert report["band_truth_psnr"] > report["band_blurred_psnr"]
 

@@ -187,6 +187,13 @@ def test_some_failed_items_make_a_job_partial_and_retry_reruns_only_their_task(u
     assert (job["state"], job["done"], job["failed"], job["error"]) == ("succeeded", 5, 0, None)
 
 
+def test_retry_sends_again_tasks_still_queued_whose_message_may_be_lost(url: str) -> None:
+    job_id, refs = new(url)
+    run(url, refs[0].task_id, TaskOutcome(done=3))
+    assert [ref.task_id for ref in retry_job(url, job_id)] == [refs[1].task_id]
+    assert job_summary(url, job_id)["tasks"] == {"succeeded": 1, "queued": 1, "waiting": 1}
+
+
 def test_retry_of_a_job_that_succeeded_says_there_is_nothing_to_retry(url: str) -> None:
     job_id, refs = new(url, WITH_SHEET, sizes=(1,))
     sheet = run(url, refs[0].task_id, TaskOutcome(done=1))

@@ -8,7 +8,8 @@ edit is composed at full resolution exactly as `featurechanger edit` writes it, 
   flipped (on the unedited photo, this rate is the classifier's own error). Preservation:
   the share of the other judged attributes whose prediction on the edit equals the one on
   the photo; Male is also reported on its own. The same numbers on the
-  reconstruction show what the model alone changes (including flips at strength 0).
+  reconstruction show what the model alone changes (including flips at strength 0), and on
+  the twin what a perfect edit scores (the classifier's own ceiling).
 - with a twin dataset (the same faces drawn with the attribute changed, the ground truth), PSNR
   and SSIM of the edit against the twin, over the whole photo and over the band of the eyes,
   next to two references: the photo unchanged ("do nothing") and the photo whose band is
@@ -50,14 +51,16 @@ SAMPLES = 8  # faces kept for a before/after sheet
 class _Scores:
     """Per-image results, appended image by image."""
 
-    edit_predictions: list[np.ndarray] = field(default_factory=list)
-    reconstruction_predictions: list[np.ndarray] = field(default_factory=list)
-    photo_predictions: list[np.ndarray] = field(default_factory=list)
+    predictions: dict[str, list[np.ndarray]] = field(default_factory=dict)  # version -> (n, 40)
     distances: dict[str, list[float]] = field(default_factory=dict)
     samples: list[list[np.ndarray]] = field(default_factory=list)  # photo, edit[, twin]
 
     def add_distance(self, name: str, value: float) -> None:
         self.distances.setdefault(name, []).append(value)
+
+    def judged(self, version: str) -> np.ndarray:
+        """(n, 40) bool predictions on one version: photo, edit, reconstruction or twin."""
+        return np.concatenate(self.predictions[version])
 
 
 def select_for_edit(labels: np.ndarray, spec: EditSpec) -> np.ndarray:
@@ -118,7 +121,7 @@ def evaluate_edit(arrays, *, model: torch.nn.Module, vectors: VectorSet, spec: E
         reconstructions, edits = decode_edit(model, arrays.images[batch], direction,
                                              spec.strength, device=device,
                                              batch_size=batch_size)
-        views: list[list[np.ndarray]] = [[], [], []]  # photo, edit, reconstruction
+        views: dict[str, list[np.ndarray]] = {}  # version -> 64 px views of this batch
         for row, reconstruction, edit in zip(batch, reconstructions, edits):
             source = Path(dataset_root) / arrays.source_paths[row]
             photo = read_photo(source)
@@ -126,20 +129,19 @@ def evaluate_edit(arrays, *, model: torch.nn.Module, vectors: VectorSet, spec: E
             check_crop_box(box, photo, source)
             edited = compose(photo, box, reconstruction, edit, output)
             reconstructed = compose(photo, box, reconstruction, reconstruction, "decoded")
-            for view, image in zip(views, (photo, edited, reconstructed)):
-                view.append(judge_view(image, box))
-            sample = [photo, edited]
+            versions = {"photo": photo, "edit": edited, "reconstruction": reconstructed}
             if twin_root is not None:
-                twin = read_photo(Path(twin_root) / arrays.source_paths[row])
-                _add_distances(scores, photo, edited, twin, box, arrays.landmarks[row],
-                               model.resolution)
-                sample.append(twin)
+                versions["twin"] = read_photo(Path(twin_root) / arrays.source_paths[row])
+                _add_distances(scores, photo, edited, versions["twin"], box,
+                               arrays.landmarks[row], model.resolution)
+            for version, image in versions.items():
+                views.setdefault(version, []).append(judge_view(image, box))
+            sample = [image for version, image in versions.items() if version != "reconstruction"]
             if len(scores.samples) < SAMPLES:
                 scores.samples.append(sample)
             progress.update()
-        for predictions, view in zip((scores.photo_predictions, scores.edit_predictions,
-                                      scores.reconstruction_predictions), views):
-            predictions.append(classifier.predict(np.stack(view)))
+        for version, view in views.items():
+            scores.predictions.setdefault(version, []).append(classifier.predict(np.stack(view)))
     progress.close()
     return summarise(scores, classifier, spec), scores.samples
 
@@ -191,27 +193,26 @@ def _tensor(image: np.ndarray) -> torch.Tensor:
 
 def summarise(scores: _Scores, classifier: Classifier, spec: EditSpec) -> dict:
     """The report: rates with 95% intervals (`<key>_ci`), the judged attributes, distances."""
-    photo = np.concatenate(scores.photo_predictions)
-    edit = np.concatenate(scores.edit_predictions)
-    reconstruction = np.concatenate(scores.reconstruction_predictions)
+    photo = scores.judged("photo")
     targets = {**{n: False for n in spec.remove}, **{n: True for n in spec.add}}
     others = [ATTRIBUTE_INDEX[n] for n in classifier.judged if n not in targets]
     if not others:
         raise ConfigError("The classifier judges no attribute besides the edited ones, so "
                           "preservation cannot be measured; train it longer or on more data.")
     male = ATTRIBUTE_INDEX["Male"]
-    estimates = {
-        "success": intervals.proportion(_flipped(edit, targets)),
-        "photo_success": intervals.proportion(_flipped(photo, targets)),
-        "preserved": intervals.mean((edit[:, others] == photo[:, others]).mean(1)),
-        "male_preserved": intervals.proportion(edit[:, male] == photo[:, male]),
-        "reconstruction_success": intervals.proportion(_flipped(reconstruction, targets)),
-        "reconstruction_preserved": intervals.mean(
-            (reconstruction[:, others] == photo[:, others]).mean(1)),
-        "reconstruction_male_preserved": intervals.proportion(
-            reconstruction[:, male] == photo[:, male]),
-        **{name: intervals.mean(values) for name, values in scores.distances.items()},
-    }
+    estimates = {"photo_success": intervals.proportion(_flipped(photo, targets))}
+    # The edit, the plain reconstruction (strength 0), and the twin (the true edit: what a
+    # perfect edit would score, since the classifier errs too).
+    for version, prefix in (("edit", ""), ("reconstruction", "reconstruction_"), ("twin", "twin_")):
+        if version not in scores.predictions:
+            continue
+        judged = scores.judged(version)
+        estimates[f"{prefix}success"] = intervals.proportion(_flipped(judged, targets))
+        estimates[f"{prefix}preserved"] = intervals.mean(
+            (judged[:, others] == photo[:, others]).mean(1))
+        estimates[f"{prefix}male_preserved"] = intervals.proportion(
+            judged[:, male] == photo[:, male])
+    estimates.update({name: intervals.mean(values) for name, values in scores.distances.items()})
     report: dict = {"n": len(photo), "edit": spec.to_json(), "judged": list(classifier.judged),
                     "left_out": classifier.left_out,
                     "male_judged": "Male" in classifier.judged}

@@ -229,7 +229,8 @@ def cancel_job(url: str, job_id: int) -> None:
 
 def retry_job(url: str, job_id: int) -> list[TaskRef]:
     """Queue again what did not succeed: failed and cancelled tasks, and tasks with failed items
-    (their rerun skips the items already done). Returns the tasks to dispatch."""
+    (their rerun skips the items already done). Returns the tasks to dispatch: those, and the
+    tasks still queued, whose messages may have been lost (a duplicate delivery is skipped)."""
     with session_scope(url) as session:
         job, tasks = _lock_job(session, job_id)
         kind = job_kind(job.kind)
@@ -239,9 +240,10 @@ def retry_job(url: str, job_id: int) -> list[TaskRef]:
                 or (task.state == states.SUCCEEDED and task.failed > 0)]
         final = [task for task in tasks if is_final(task)
                  and task.state in (states.FAILED, states.CANCELLED)]
-        if not redo and not final:
+        waiting_in_queue = [task for task in tasks if task.state == states.QUEUED]
+        if not redo and not final and not waiting_in_queue:
             raise ConfigError(f"Job {job_id} has nothing to retry: it is {job.state} and no "
-                              f"task of it failed or was cancelled.")
+                              f"task of it failed, was cancelled or waits in the queue.")
         for task in redo:
             task.state, task.error, task.finished_at = states.QUEUED, None, None
         for task in (t for t in tasks if is_final(t)):

@@ -29,7 +29,9 @@ class TrainOptions:
     loss: str = "mse"  # mse | dfc
     epochs: int | None = None  # passes over the train split (DCAE default 20) ...
     steps: int | None = None  # ... or optimizer steps; PGAE default: its growth schedule
-    batch_size: int = 128
+    # 32: on the 16k synthetic train faces, 4 DCAE epochs reached val PSNR 26.7 / 26.0 / 25.4 dB
+    # with batches of 32 / 64 / 128 (more Adam steps per epoch); raise it on a GPU for speed.
+    batch_size: int = 32
     lr: float = 1e-3  # Adam
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 0  # model init and batch order; the same seed repeats a run

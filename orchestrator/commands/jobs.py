@@ -80,7 +80,8 @@ def cancel(ctx: click.Context, job_id: int, as_json: bool) -> None:
 @click.pass_context
 def retry(ctx: click.Context, job_id: int, wait: bool, as_json: bool) -> None:
     """Run again only what did not succeed: failed or cancelled tasks, and failed images
-    (images already done are skipped). Without a broker it runs here."""
+    (images already done are skipped); tasks still queued are sent again, in case their
+    message was lost. Without a broker it runs here."""
     from featurechanger.jobs.kinds import job_kind
     from featurechanger.jobs.runner import IN_PROCESS_LIVENESS
     from featurechanger.jobs.store import job_summary, requeue_stale, retry_job
