@@ -51,18 +51,22 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype, size: int, repeats: int) -> float:
-    """GFLOP/s of a square matrix multiply, the machine's practical compute ceiling."""
+def matmul_peak(device: torch.device, dtype: torch.dtype, size: int, repeats: int,
+                rounds: int) -> float:
+    """GFLOP/s of a square matrix multiply (best of `rounds`): the practical compute ceiling."""
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
     for _ in range(2):
         a @ b
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    synchronize(device)
-    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+    best = 0.0
+    for _ in range(rounds):
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        synchronize(device)
+        best = max(best, 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9)
+    return best
 
 
 def make_model(name: str, device: torch.device) -> Autoencoder:
@@ -227,7 +231,7 @@ def main() -> None:
           + f"; batch {args.batch_size}; best of {rounds} rounds of {steps} timed steps "
           f"after {warmup} warm-up steps")
     peak_dtype = torch.bfloat16 if cuda else torch.float32  # training runs bf16 autocast on CUDA
-    peak = matmul_peak(device, peak_dtype, 8192 if cuda else 2048, 20 if cuda else 5)
+    peak = matmul_peak(device, peak_dtype, 8192 if cuda else 2048, 20 if cuda else 3, rounds)
     print(f"matmul peak ({str(peak_dtype).removeprefix('torch.')}): {peak:,.0f} GFLOP/s\n")
     print(f"{'model':6} {'source':22} {'images/s':>9} {'vs memory':>9} {'data wait':>9} "
           f"{'GFLOP/s':>8} {'% peak':>6}")

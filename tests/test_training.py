@@ -213,6 +213,7 @@ def test_train_and_runs_commands_report_as_json(shards: str, home: Path, tmp_pat
     assert "NOTE: DFC loss with random (untrained) VGG19 features" in human.output
     tested = invoke("runs", "evaluate", str(run_id), "--split", "test", "--json")
     assert tested["images"] == 30 and tested["resolution"] == 32 and tested["psnr"] > 5
+    assert "random" in tested["note"]
 
 
 def test_resume_refuses_options_that_define_the_run(home: Path) -> None:

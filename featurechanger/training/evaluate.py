@@ -20,6 +20,7 @@ from featurechanger.models import Autoencoder
 from featurechanger.training import runs
 from featurechanger.training.batches import load_split, resize_to, shard_side, to_float_images
 from featurechanger.training.device import autocast, pick_device
+from featurechanger.training.report import vgg_note
 
 EVAL_BATCH = 256
 
@@ -70,6 +71,7 @@ def evaluate_run(settings: Settings, run_id: int, split: str = "test",
     images = load_split(open_shard_set(data), shard_side(model), split, target)
     result = evaluate(model, images, nn.MSELoss())
     return {"run_id": run_id, "model": run.model, "split": split, "data": data,
+            "note": vgg_note(run),
             "resolution": model.resolution,
             "checkpoint": str(runs.run_checkpoint_path(settings, run)),
             **{("mse" if key == "loss" else key): value for key, value in asdict(result).items()}}

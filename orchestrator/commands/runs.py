@@ -62,4 +62,5 @@ def evaluate(ctx: click.Context, run_id: int, split: str, device: str, as_json: 
     result = evaluate_run(settings_from_context(ctx), run_id, split, device)
     emit(result, as_json, lambda r: (
         f"Run {r['run_id']} ({r['model']}, {r['resolution']} px) on {r['images']} {r['split']} "
-        f"images: PSNR {r['psnr']:.2f} dB, SSIM {r['ssim']:.4f}, MSE {r['mse']:.5f}"))
+        f"images: PSNR {r['psnr']:.2f} dB, SSIM {r['ssim']:.4f}, MSE {r['mse']:.5f}"
+        + (f"\n  NOTE: {r['note']}" if r["note"] else "")))
