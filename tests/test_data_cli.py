@@ -35,6 +35,11 @@ def test_synth_shard_info_and_records(home: Path, tmp_path: Path) -> None:
     assert described["excluded"] == []
 
     (faces / "img_align_celeba" / "000005.jpg").write_bytes(b"broken")
+    assert _run("data", "info", str(faces))["excluded"] == []  # only decoding finds it
+    verified = _run("data", "info", str(faces), "--verify", "--workers", "1")
+    assert verified["images"] == 29 and verified["splits"]["train"] == 23
+    assert [item["image_id"] for item in verified["excluded"]] == ["000005.jpg"]
+    assert "Cannot decode '000005.jpg'" in verified["excluded"][0]["reason"]
     built = _run("data", "shard", str(faces), "--out", str(shards), "--size", "16",
                  "--shard-size", "8", "--workers", "1")
     assert (built["shards"], built["images"], built["sizes"]) == (4, 29, [16])
