@@ -13,7 +13,8 @@ from featurechanger.attributes import ATTRIBUTES
 from featurechanger.editing.batch import (decode_edit, edit_image_folder, edit_shard,
                                           interpolate_pairs, interpolate_shard, output_name)
 from featurechanger.errors import ConfigError
-from featurechanger.latent.edits import EditSpec, apply_edit, edit_direction
+from featurechanger.latent.edits import (EditSpec, apply_edit, edit_amount, edit_direction,
+                                         edit_latents)
 from featurechanger.latent.vectors import AttributeVector, VectorSet
 from featurechanger.models import build_model
 from tests.editing_world import HEIGHT, WIDTH, identity_model, make_world, write_photos
@@ -47,6 +48,43 @@ def test_bad_edit_specs_are_clear_errors(arguments: dict, message: str) -> None:
         EditSpec.parse(**arguments)
     if "Did you mean" in message:
         assert all(name in str(error.value) for name in ATTRIBUTES)
+
+
+def _axis_vectors() -> VectorSet:
+    """Glasses along e0 (negatives at 0, positives at 2, spread 0.5), Smiling along e1."""
+    def axis(name: str, index: int, negative: float, positive: float) -> AttributeVector:
+        values = np.zeros(3, dtype=np.float32)
+        values[index] = positive - negative
+        return AttributeVector(name, values, 10, 10, 0.1, positive_projection=positive,
+                               negative_projection=negative, spread=0.5)
+    return VectorSet(vectors={"Eyeglasses": axis("Eyeglasses", 0, 0.0, 2.0),
+                              "Smiling": axis("Smiling", 1, -1.0, 1.0)}, method="mean")
+
+
+def test_adaptive_edit_moves_each_face_to_the_margin_past_the_other_class() -> None:
+    latents = np.array([[3.0, 0.0, 7.0], [1.5, 0.0, 7.0], [-2.0, 0.0, 7.0]], dtype=np.float32)
+    spec = EditSpec.parse(remove=["Eyeglasses"], margin=1.0)
+    edited = edit_latents(latents, _axis_vectors(), spec)
+    # Target 0 - 1 * 0.5: the first two move there, the third is already beyond and stays.
+    np.testing.assert_allclose(edited[:, 0], [-0.5, -0.5, -2.0])
+    np.testing.assert_allclose(edited[:, 1:], latents[:, 1:])  # nothing else moves
+    both = EditSpec.parse(add=["Smiling"], remove=["Eyeglasses"], margin=0.0)
+    np.testing.assert_allclose(edit_latents(latents, _axis_vectors(), both)[:, :2],
+                               [[0.0, 1.0], [0.0, 1.0], [-2.0, 1.0]])
+    assert EditSpec.from_json(spec.to_json()) == spec and "spreads" in spec.describe()
+
+
+def test_adaptive_edit_without_class_spreads_asks_for_recomputed_vectors() -> None:
+    with pytest.raises(ConfigError, match="--strength"):
+        edit_latents(np.zeros((1, 5)), _vector_set(5),
+                     EditSpec.parse(remove=["Eyeglasses"], margin=1.0))
+
+
+def test_strength_and_margin_options_resolve_to_one_kind_of_edit() -> None:
+    assert edit_amount(2.0, None) == (2.0, None)
+    assert edit_amount(None, 0.5)[1] == 0.5
+    with pytest.raises(ConfigError, match="not both"):
+        edit_amount(2.0, 0.5)
 
 
 def test_strength_zero_returns_the_reconstruction() -> None:

@@ -41,3 +41,8 @@ class VectorRecord(Base):
     norm: Mapped[float] = mapped_column(Float)
     stderr: Mapped[float] = mapped_column(Float)  # standard error of the vector (same units)
     values: Mapped[list] = mapped_column(JSON)  # the vector, D floats
+    # Along the unit vector: mean projection of positives and negatives, within-class spread
+    # (what an adaptive edit needs; NULL for sampled sets and sets from before revision 0005).
+    positive_projection: Mapped[float | None] = mapped_column(Float)
+    negative_projection: Mapped[float | None] = mapped_column(Float)
+    spread: Mapped[float | None] = mapped_column(Float)

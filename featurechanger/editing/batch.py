@@ -7,7 +7,7 @@ the reason, and never stops the other images of the shard.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from featurechanger.errors import ConfigError, DataError, FeatureChangerError
-from featurechanger.latent.edits import EditSpec, apply_edit, edit_direction
+from featurechanger.latent.edits import EditSpec, apply_edit, edit_latents
 from featurechanger.latent.encoding import decode_latents, encode_images
 from featurechanger.latent.vectors import VectorSet
 from featurechanger.render.compose import check_output_mode, compose
@@ -59,11 +59,27 @@ def decode_edit(model: torch.nn.Module, images: np.ndarray, direction: np.ndarra
                 strength: float, *, device: torch.device | str = "cpu",
                 batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Reconstructions decode(z) and edits decode(z + s * direction), each (N, R, R, 3) float."""
+    return decode_latent_edit(model, images, lambda z: apply_edit(z, direction, strength),
+                              device=device, batch_size=batch_size)
+
+
+def decode_spec_edit(model: torch.nn.Module, images: np.ndarray, vectors: VectorSet,
+                     spec: EditSpec, *, device: torch.device | str = "cpu",
+                     batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """decode(z) and decode(z') for the edit `spec` (fixed or adaptive), each (N, R, R, 3)."""
+    return decode_latent_edit(model, images, lambda z: edit_latents(z, vectors, spec),
+                              device=device, batch_size=batch_size)
+
+
+def decode_latent_edit(model: torch.nn.Module, images: np.ndarray,
+                       edit: Callable[[np.ndarray], np.ndarray], *,
+                       device: torch.device | str = "cpu",
+                       batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """decode(z) and decode(edit(z)) of images (N, R, R, 3) uint8, each (N, R, R, 3) float."""
     _check_resolution(model, images)
     latents = encode_images(model, images, device=device, batch_size=batch_size)
-    edited = apply_edit(latents, direction, strength)
     return (decode_latents(model, latents, device=device, batch_size=batch_size),
-            decode_latents(model, edited, device=device, batch_size=batch_size))
+            decode_latents(model, edit(latents), device=device, batch_size=batch_size))
 
 
 def _check_resolution(model: torch.nn.Module, images: np.ndarray) -> None:
@@ -82,8 +98,8 @@ def edit_shard(arrays: ShardImages, *, model: torch.nn.Module, vectors: VectorSe
     composition (see featurechanger.render.compose).
     """
     check_output_mode(output)
-    reconstructions, edits = decode_edit(model, arrays.images, edit_direction(vectors, spec),
-                                         spec.strength, device=device, batch_size=batch_size)
+    reconstructions, edits = decode_spec_edit(model, arrays.images, vectors, spec, device=device,
+                                              batch_size=batch_size)
     return [_write_edit(image_id, Path(dataset_root) / source, tuple(box), reconstruction, edit,
                         Path(out_dir), output)
             for image_id, source, box, reconstruction, edit in zip(
@@ -146,7 +162,6 @@ def edit_image_folder(folder: Path, *, model: torch.nn.Module, vectors: VectorSe
                    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise DataError(f"No .jpg, .jpeg or .png photos in {str(folder)!r}.")
-    direction = edit_direction(vectors, spec)
     outcomes: list[ImageOutcome] = []
     for start in range(0, len(paths), batch_size):
         loaded, boxes, ready = [], [], []
@@ -162,8 +177,8 @@ def edit_image_folder(folder: Path, *, model: torch.nn.Module, vectors: VectorSe
             ready.append(path)
         if not ready:
             continue
-        reconstructions, edits = decode_edit(model, np.stack(loaded), direction, spec.strength,
-                                             device=device, batch_size=batch_size)
+        reconstructions, edits = decode_spec_edit(model, np.stack(loaded), vectors, spec,
+                                                  device=device, batch_size=batch_size)
         outcomes += [_write_edit(path.name, path, box, reconstruction, edit, Path(out_dir), output)
                      for path, box, reconstruction, edit in zip(ready, boxes, reconstructions,
                                                                 edits)]
@@ -190,11 +205,20 @@ def attribute_frames(model: torch.nn.Module, images: np.ndarray, direction: np.n
                      strength: float, frames: int, *, device: torch.device | str = "cpu",
                      batch_size: int = 256) -> np.ndarray:
     """(N, T, R, R, 3) float: decode(z + t * s * direction) for t from 0 to 1 in T frames."""
+    return edit_frames(model, images, lambda z: apply_edit(z, direction, strength), frames,
+                       device=device, batch_size=batch_size)
+
+
+def edit_frames(model: torch.nn.Module, images: np.ndarray,
+                edit: Callable[[np.ndarray], np.ndarray], frames: int, *,
+                device: torch.device | str = "cpu", batch_size: int = 256) -> np.ndarray:
+    """(N, T, R, R, 3) float: decode(z + t * (edit(z) - z)) for t from 0 to 1 in T frames."""
     _check_frames(frames)
     _check_resolution(model, images)
     latents = encode_images(model, images, device=device, batch_size=batch_size)  # (N, D)
-    steps = np.linspace(0.0, strength, frames, dtype=np.float32)  # (T,)
-    path = latents[:, None, :] + steps[None, :, None] * direction[None, None, :]  # (N, T, D)
+    moves = edit(latents) - latents  # (N, D)
+    steps = np.linspace(0.0, 1.0, frames, dtype=np.float32)  # (T,)
+    path = latents[:, None, :] + steps[None, :, None] * moves[:, None, :]  # (N, T, D)
     decoded = decode_latents(model, path.reshape(-1, latents.shape[1]), device=device,
                              batch_size=batch_size)
     return decoded.reshape(len(images), frames, *decoded.shape[1:])
@@ -220,11 +244,10 @@ def interpolate_shard(arrays: ShardImages, *, model: torch.nn.Module, vectors: V
                       device: torch.device | str = "cpu",
                       batch_size: int = 32) -> list[ImageOutcome]:
     """Write `out_dir/<id>.gif` for every image of a shard: the edit growing from 0 to s."""
-    direction = edit_direction(vectors, spec)
     outcomes = []
     for start in range(0, len(arrays.images), batch_size):
-        chunk = attribute_frames(model, arrays.images[start:start + batch_size], direction,
-                                 spec.strength, frames, device=device)
+        chunk = edit_frames(model, arrays.images[start:start + batch_size],
+                            lambda z: edit_latents(z, vectors, spec), frames, device=device)
         for image_id, frames_of_image in zip(arrays.image_ids[start:start + batch_size], chunk):
             outcomes.append(_write_gif(image_id, frames_of_image,
                                        Path(out_dir) / output_name(image_id, ".gif")))

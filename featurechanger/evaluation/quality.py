@@ -36,8 +36,8 @@ from featurechanger.errors import ConfigError, DataError
 from featurechanger.evaluation import intervals
 from featurechanger.evaluation.classifier import RESOLUTION, Classifier
 from featurechanger.evaluation.regions import eye_band
-from featurechanger.editing.batch import check_crop_box, decode_edit, read_photo
-from featurechanger.latent.edits import EditSpec, edit_direction
+from featurechanger.editing.batch import check_crop_box, decode_spec_edit, read_photo
+from featurechanger.latent.edits import EditSpec
 from featurechanger.latent.vectors import VectorSet
 from featurechanger.metrics import psnr, ssim
 from featurechanger.render.compose import check_output_mode, compose
@@ -113,14 +113,12 @@ def evaluate_edit(arrays, *, model: torch.nn.Module, vectors: VectorSet, spec: E
     rows = select_for_edit(arrays.labels, spec)[:limit]
     if len(rows) == 0:
         raise DataError(f"No face in the evaluated data fits the edit ({spec.describe()}).")
-    direction = edit_direction(vectors, spec)
     scores = _Scores()
     progress = tqdm(total=len(rows), desc="evaluating", unit="image")
     for start in range(0, len(rows), batch_size):
         batch = rows[start:start + batch_size]
-        reconstructions, edits = decode_edit(model, arrays.images[batch], direction,
-                                             spec.strength, device=device,
-                                             batch_size=batch_size)
+        reconstructions, edits = decode_spec_edit(model, arrays.images[batch], vectors, spec,
+                                                  device=device, batch_size=batch_size)
         views: dict[str, list[np.ndarray]] = {}  # version -> 64 px views of this batch
         for row, reconstruction, edit in zip(batch, reconstructions, edits):
             source = Path(dataset_root) / arrays.source_paths[row]

@@ -1,4 +1,18 @@
-"""Edits in latent space: z' = z + s * (sum of added vectors - sum of removed vectors)."""
+"""Edits in latent space.
+
+Fixed (`--strength S`): z' = z + s * (sum of added vectors - sum of removed vectors), the same
+move for every face.
+
+Adaptive (`--margin K`): each face moves along each edited attribute's unit direction u just
+far enough that its projection <z', u> lies K within-class spreads beyond the mean projection
+of the class it is moved to (below the negatives' mean to remove, above the positives' mean to
+add); a face already there is not moved along u. A fixed strength moves a face whose glasses
+barely show as far as one whose glasses dominate its latent, so one overshoots (and drags
+everything correlated with the vector) while the other stays short; the adaptive move puts
+every face at the same place of the other class's distribution. The class means and spreads
+come with each vector (featurechanger.latent.vectors). Several attributes are moved one after
+the other, in the order removed then added.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +24,12 @@ import numpy as np
 
 from featurechanger.attributes import canonical_attribute
 from featurechanger.errors import ConfigError
-from featurechanger.latent.vectors import VectorSet
+from featurechanger.latent.vectors import AttributeVector, VectorSet
 
 DEFAULT_STRENGTH = 1.5
+# What an edit does when neither --strength nor --margin is given: None means the fixed
+# DEFAULT_STRENGTH, a number means an adaptive edit with that margin.
+DEFAULT_MARGIN: float | None = None
 
 
 @dataclass(frozen=True)
@@ -22,10 +39,11 @@ class EditSpec:
     add: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
     strength: float = DEFAULT_STRENGTH
+    margin: float | None = None  # adaptive edit: spreads beyond the target class's mean
 
     @classmethod
     def parse(cls, add: Iterable[str] = (), remove: Iterable[str] = (),
-              strength: float = DEFAULT_STRENGTH) -> "EditSpec":
+              strength: float = DEFAULT_STRENGTH, margin: float | None = None) -> "EditSpec":
         """Check user input: known names, at least one, none both added and removed."""
         added = tuple(dict.fromkeys(canonical_attribute(name) for name in add))
         removed = tuple(dict.fromkeys(canonical_attribute(name) for name in remove))
@@ -37,7 +55,14 @@ class EditSpec:
         if not math.isfinite(strength) or strength < 0:
             raise ConfigError(f"--strength must be a finite number >= 0 (the edit's direction "
                               f"comes from --add/--remove), got {strength!r}.")
-        return cls(added, removed, float(strength))
+        if margin is not None and not math.isfinite(margin):
+            raise ConfigError(f"--margin must be a finite number of within-class spreads, got "
+                              f"{margin!r}.")
+        return cls(added, removed, float(strength), None if margin is None else float(margin))
+
+    @property
+    def adaptive(self) -> bool:
+        return self.margin is not None
 
     @property
     def attributes(self) -> tuple[str, ...]:
@@ -46,14 +71,33 @@ class EditSpec:
     def describe(self) -> str:
         """e.g. 'remove Eyeglasses, add Smiling at strength 1.5'."""
         parts = [f"remove {name}" for name in self.remove] + [f"add {name}" for name in self.add]
-        return f"{', '.join(parts)} at strength {self.strength:g}"
+        amount = (f"to {self.margin:g} spreads past the other class's mean" if self.adaptive
+                  else f"at strength {self.strength:g}")
+        return f"{', '.join(parts)} {amount}"
 
     def to_json(self) -> dict:
-        return {"add": list(self.add), "remove": list(self.remove), "strength": self.strength}
+        return {"add": list(self.add), "remove": list(self.remove), "strength": self.strength,
+                "margin": self.margin}
 
     @classmethod
     def from_json(cls, payload: dict) -> "EditSpec":
-        return cls.parse(payload.get("add", ()), payload.get("remove", ()), payload["strength"])
+        return cls.parse(payload.get("add", ()), payload.get("remove", ()), payload["strength"],
+                         payload.get("margin"))
+
+
+def edit_amount(strength: float | None, margin: float | None) -> tuple[float, float | None]:
+    """(strength, margin) for EditSpec.parse from the --strength and --margin options.
+
+    --strength S is a fixed edit, --margin K an adaptive one; neither is the default edit.
+    """
+    if strength is not None and margin is not None:
+        raise ConfigError(f"Give --strength ({strength!r}, a fixed move) or --margin "
+                          f"({margin!r}, an adaptive move), not both.")
+    if strength is not None:
+        return strength, None
+    if margin is not None:
+        return DEFAULT_STRENGTH, margin
+    return DEFAULT_STRENGTH, DEFAULT_MARGIN
 
 
 def edit_direction(vectors: VectorSet, spec: EditSpec) -> np.ndarray:
@@ -66,3 +110,29 @@ def edit_direction(vectors: VectorSet, spec: EditSpec) -> np.ndarray:
 def apply_edit(latents: np.ndarray, direction: np.ndarray, strength: float) -> np.ndarray:
     """z' = z + s * direction, for latents (N, D) or (D,)."""
     return np.asarray(latents, dtype=np.float32) + np.float32(strength) * direction
+
+
+def edit_latents(latents: np.ndarray, vectors: VectorSet, spec: EditSpec) -> np.ndarray:
+    """The edited latents (N, D) float32 of `spec`: fixed or adaptive (see the module doc)."""
+    if not spec.adaptive:
+        return apply_edit(latents, edit_direction(vectors, spec), spec.strength)
+    edited = np.array(latents, dtype=np.float64, ndmin=2)
+    for name, sign in [(name, -1.0) for name in spec.remove] + [(name, 1.0) for name in spec.add]:
+        edited = move_to_class(edited, vectors.vector(name), sign, spec.margin)
+    return edited.astype(np.float32).reshape(np.shape(latents))
+
+
+def move_to_class(latents: np.ndarray, vector: AttributeVector, sign: float,
+                  margin: float) -> np.ndarray:
+    """Move each latent along the vector's unit direction to `margin` spreads past the mean
+    projection of the positives (sign +1, adding) or of the negatives (sign -1, removing)."""
+    if not math.isfinite(vector.spread) or not math.isfinite(vector.negative_projection):
+        raise ConfigError(
+            f"The vector of {vector.attribute!r} has no recorded class spread, which an "
+            "adaptive edit (--margin) needs: recompute the vector set with `featurechanger "
+            "vectors --run RUN` (every image, not --per-attribute), or use --strength.")
+    unit = vector.values.astype(np.float64) / vector.norm
+    class_mean = vector.positive_projection if sign > 0 else vector.negative_projection
+    target = class_mean + sign * margin * vector.spread
+    shortfall = sign * (target - latents @ unit)  # (N,) how far each latent is from the target
+    return latents + (sign * np.maximum(shortfall, 0.0))[:, None] * unit[None, :]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -35,7 +36,10 @@ def save_vector_set(settings: Settings, run_id: int, vector_set: VectorSet, *,
         session.add_all(VectorRecord(
             vector_set_id=record.id, attribute=vector.attribute, positives=vector.positives,
             negatives=vector.negatives, norm=vector.norm, stderr=vector.stderr,
-            values=[float(value) for value in vector.values])
+            values=[float(value) for value in vector.values],
+            positive_projection=_or_null(vector.positive_projection),
+            negative_projection=_or_null(vector.negative_projection),
+            spread=_or_null(vector.spread))
             for vector in vector_set.vectors.values())
         vector_set.id = record.id
     return vector_set.id
@@ -52,7 +56,10 @@ def load_vector_set(settings: Settings, vector_set_id: int) -> VectorSet:
             VectorRecord.vector_set_id == vector_set_id)).all()
         vectors = {row.attribute: AttributeVector(row.attribute,
                                                   np.asarray(row.values, dtype=np.float32),
-                                                  row.positives, row.negatives, row.stderr)
+                                                  row.positives, row.negatives, row.stderr,
+                                                  *map(_or_nan, (row.positive_projection,
+                                                                 row.negative_projection,
+                                                                 row.spread)))
                    for row in rows}
         return VectorSet(vectors=vectors, method=record.method, keep=tuple(record.keep),
                          per_attribute=record.per_attribute, seed=record.seed, split=record.split,
@@ -118,3 +125,11 @@ def _current_checkpoint(settings: Settings, run_id: int) -> str:
             raise ConfigError(f"Run {run_id!r} has no checkpoint yet, so it has no vectors; wait "
                               f"for its first checkpoint (`featurechanger runs show {run_id}`).")
         return run.checkpoint
+
+
+def _or_null(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)

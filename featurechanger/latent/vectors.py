@@ -17,6 +17,13 @@ reduces the total to one vector per attribute:
 
 Every vector comes with the counts behind it and the standard error of its length, so that a
 vector that is mostly sampling noise (an attribute with few positives) is reported, not hidden.
+
+Each vector also records where the two classes lie along it: the mean projection of the
+positives and of the negatives on its unit direction, and the spread (standard deviation) of a
+projection within a class (the residual of the same least-squares fit, so for a conditional
+vector it is the spread among faces that share the kept labels). An adaptive edit uses them to
+move each face to the other class's side by a margin counted in spreads, instead of by a fixed
+multiple of the vector (see featurechanger.latent.edits).
 """
 
 from __future__ import annotations
@@ -145,7 +152,8 @@ class VectorStats:
         negatives; positive_count, negative_count: (40,); positive_sq_norm, negative_sq_norm:
         (40,) sums of squared latent norms (for standard errors).
     images: images encoded; latent_sum (D,) and label_cross (40, 40) = Y^T Y over them (what
-        conditional vectors need).
+        conditional vectors need); latent_cross (D, D) = Z^T Z over them (the spread of each
+        class along its vector).
     """
 
     positive_sum: np.ndarray
@@ -158,6 +166,7 @@ class VectorStats:
     latent_sum: np.ndarray
     sq_norm_sum: float
     label_cross: np.ndarray
+    latent_cross: np.ndarray
 
     @classmethod
     def zeros(cls, dim: int) -> "VectorStats":
@@ -165,7 +174,7 @@ class VectorStats:
         return cls(np.zeros((NUM_ATTRIBUTES, dim)), np.zeros((NUM_ATTRIBUTES, dim)),
                    per_attribute.copy(), per_attribute.copy(), per_attribute.copy(),
                    per_attribute.copy(), 0, np.zeros(dim), 0.0,
-                   np.zeros((NUM_ATTRIBUTES, NUM_ATTRIBUTES)))
+                   np.zeros((NUM_ATTRIBUTES, NUM_ATTRIBUTES)), np.zeros((dim, dim)))
 
     @property
     def dim(self) -> int:
@@ -207,7 +216,7 @@ def accumulate_stats(latents: np.ndarray, labels: np.ndarray, positive: np.ndarr
         positive_count=p.sum(0), negative_count=n.sum(0),
         positive_sq_norm=p.T @ sq_norms, negative_sq_norm=n.T @ sq_norms,
         images=len(z), latent_sum=z.sum(0), sq_norm_sum=float(sq_norms.sum()),
-        label_cross=y.T @ y,
+        label_cross=y.T @ y, latent_cross=z.T @ z,
     )
 
 
@@ -285,6 +294,12 @@ class AttributeVector:
     positives: int
     negatives: int
     stderr: float  # standard error of the vector (root of the summed per-dimension variances)
+    # Where the classes lie along the unit direction values / norm: the mean projection of the
+    # positives and of the negatives, and the standard deviation of a projection within a class
+    # (NaN where unknown: sets computed before these were recorded, or sampled sets).
+    positive_projection: float = math.nan
+    negative_projection: float = math.nan
+    spread: float = math.nan
 
     @property
     def norm(self) -> float:
@@ -357,7 +372,8 @@ def vectors_from_stats(stats: VectorStats, plan: VectorPlan, keep: Iterable[str]
             continue
         values, stderr = _second_coefficient(gram, moments, sq_total, count)
         vectors[name] = AttributeVector(name, values.astype(np.float32), positives, negatives,
-                                        stderr)
+                                        stderr, *_class_projections(stats, index, values, plan,
+                                                                    gram, moments, count))
     return VectorSet(vectors=vectors, method="sampled" if plan.per_attribute else "mean",
                      keep=kept, per_attribute=plan.per_attribute,
                      seed=plan.seed if plan.per_attribute else None, split=plan.split,
@@ -397,3 +413,26 @@ def _second_coefficient(gram: np.ndarray, moments: np.ndarray, sq_total: float,
     variance = residual / max(count - len(gram), 1)
     stderr = math.sqrt(variance * float(np.linalg.inv(gram)[1, 1]))
     return beta[1], stderr
+
+
+def _class_projections(stats: VectorStats, a: int, values: np.ndarray, plan: VectorPlan,
+                       gram: np.ndarray, moments: np.ndarray,
+                       count: int) -> tuple[float, float, float]:
+    """Mean projections of the positives and negatives of `a` on the unit vector, and the
+    within-class spread of a projection: the residual standard deviation of the fit along it.
+
+    The spread needs Z^T Z over exactly the fitted images, which a sampled plan does not have
+    (each attribute samples its own images): NaN there.
+    """
+    norm = float(np.linalg.norm(values))
+    if norm == 0:
+        return math.nan, math.nan, math.nan
+    unit = values / norm
+    positive = float(stats.positive_sum[a] @ unit / stats.positive_count[a])
+    negative = float(stats.negative_sum[a] @ unit / stats.negative_count[a])
+    if plan.per_attribute is not None:
+        return positive, negative, math.nan
+    beta = np.linalg.solve(gram, moments @ unit)  # the fit of the projections, (p,)
+    residual = float(unit @ stats.latent_cross @ unit) - float(beta @ (moments @ unit))
+    spread = math.sqrt(max(residual, 0.0) / max(count - len(gram), 1))
+    return positive, negative, spread

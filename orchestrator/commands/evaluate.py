@@ -16,7 +16,12 @@ from orchestrator.output import emit, json_option, settings_from_context
 @click.option("--keep", multiple=True, metavar="ATTR",
               help="Use the run's conditional vector set that keeps ATTR fixed (repeatable; "
                    "compute it first with `featurechanger vectors --run RUN --keep ATTR`).")
-@click.option("--strength", type=float, default=1.5, show_default=True)
+@click.option("--strength", type=float, metavar="S",
+              help="Fixed edit: move every face S times the vector [default: the edit "
+                   "default, see `featurechanger edit --help`].")
+@click.option("--margin", type=float, metavar="K",
+              help="Adaptive edit instead of --strength: move each face to K within-class "
+                   "spreads past the other class's mean along the vector (see docs).")
 @click.option("--output", type=click.Choice(["blend", "residual", "decoded"]), default="blend",
               show_default=True, help="How the edit is composed onto the full-size photo.")
 @data_option
@@ -38,7 +43,7 @@ from orchestrator.output import emit, json_option, settings_from_context
 @json_option
 @click.pass_context
 def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tuple[str, ...],
-             keep: tuple[str, ...], strength: float, output: str, data: str | None, split: str,
+             keep: tuple[str, ...], strength: float | None, margin: float | None, output: str, data: str | None, split: str,
              limit: int | None, twin: str | None, vector_set_id: int | None,
              classifier_path: str | None, sheet: str | None, device: str,
              as_json: bool) -> None:
@@ -53,14 +58,14 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     from featurechanger.editing.inputs import run_shard_set
     from featurechanger.evaluation.classifier import default_classifier_path, load_classifier
     from featurechanger.evaluation.quality import evaluate_edit, format_report
-    from featurechanger.latent.edits import EditSpec
+    from featurechanger.latent.edits import EditSpec, edit_amount
     from featurechanger.latent.store import vector_set_for_run
     from featurechanger.render.sheet import labelled_sheet, save_sheet
     from featurechanger.training.device import pick_device
     from featurechanger.training.runs import load_run_model
 
     settings = settings_from_context(ctx)
-    spec = EditSpec.parse(add, remove, strength)
+    spec = EditSpec.parse(add, remove, *edit_amount(strength, margin))
     vectors = vector_set_for_run(settings, run_id, vector_set_id, keep)
     torch_device = pick_device(device)
     judge = load_classifier(classifier_path or default_classifier_path(

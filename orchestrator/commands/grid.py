@@ -26,8 +26,12 @@ def comma_list(value: str) -> list[str]:
 @click.option("--attributes", required=True, metavar="A,...",
               help="Attributes, comma-separated: one column each, added at --strength; a "
                    "leading '-' removes it instead (e.g. Smiling,-Eyeglasses).")
-@click.option("--strength", type=float, default=1.5, show_default=True,
-              help="How far each edit moves, in units of the attribute's vector.")
+@click.option("--strength", type=float, metavar="S",
+              help="Fixed edit: how far each edit moves, in units of the attribute's vector "
+                   "[default: the edit default, see `featurechanger edit --help`].")
+@click.option("--margin", type=float, metavar="K",
+              help="Adaptive edit instead of --strength: move each face to K within-class "
+                   "spreads past the other class's mean along the vector (see docs).")
 @click.option("--vectors", "vector_set_id", type=int, metavar="ID",
               help="Vector set to use [default: the run's newest plain one].")
 @data_option
@@ -35,20 +39,21 @@ def comma_list(value: str) -> list[str]:
 @device_option
 @json_option
 @click.pass_context
-def grid(ctx: click.Context, run_id: int, image_ids: str, attributes: str, strength: float,
-         vector_set_id: int | None, data: str | None, out: str, device: str,
+def grid(ctx: click.Context, run_id: int, image_ids: str, attributes: str,
+         strength: float | None, margin: float | None, vector_set_id: int | None, data: str | None, out: str, device: str,
          as_json: bool) -> None:
     """Draw a feature grid: every image with every attribute edit, at the model's resolution."""
-    from featurechanger.editing.batch import decode_edit
+    from featurechanger.editing.batch import decode_spec_edit
     from featurechanger.editing.inputs import images_by_id, run_shard_set
-    from featurechanger.latent.edits import edit_direction
+    from featurechanger.latent.edits import edit_amount
     from featurechanger.latent.store import vector_set_for_run
     from featurechanger.render.sheet import feature_grid, save_sheet
     from featurechanger.training.device import pick_device
     from featurechanger.training.runs import load_run_model
 
     settings = settings_from_context(ctx)
-    specs = [_column_spec(name, strength) for name in comma_list(attributes)]
+    amount = edit_amount(strength, margin)
+    specs = [_column_spec(name, *amount) for name in comma_list(attributes)]
     ids = comma_list(image_ids)
     if not specs or not ids:
         raise click.UsageError("Give at least one image id and one attribute.")
@@ -58,22 +63,21 @@ def grid(ctx: click.Context, run_id: int, image_ids: str, attributes: str, stren
     arrays = images_by_id(run_shard_set(settings, run_id, data), model.resolution, ids)
     columns = {}
     for spec in specs:
-        reconstructions, columns[_label(spec)] = decode_edit(
-            model, arrays.images, edit_direction(vectors, spec), spec.strength,
-            device=torch_device)
+        reconstructions, columns[_label(spec)] = decode_spec_edit(
+            model, arrays.images, vectors, spec, device=torch_device)
     path = save_sheet(feature_grid(arrays.images, reconstructions, columns, ids), out)
     emit({"out": str(path), "run_id": run_id, "vector_set_id": vectors.id, "images": ids,
-          "columns": list(columns), "strength": strength}, as_json,
+          "columns": list(columns), "edit": specs[0].to_json()}, as_json,
          lambda p: f"Wrote {p['out']} ({len(ids)} images x {len(columns)} edits, vector set "
                    f"{p['vector_set_id']}).")
 
 
-def _column_spec(name: str, strength: float) -> EditSpec:
+def _column_spec(name: str, strength: float, margin: float | None) -> EditSpec:
     from featurechanger.latent.edits import EditSpec
 
     if name.startswith("-"):
-        return EditSpec.parse(remove=[name[1:]], strength=strength)
-    return EditSpec.parse(add=[name.lstrip("+")], strength=strength)
+        return EditSpec.parse(remove=[name[1:]], strength=strength, margin=margin)
+    return EditSpec.parse(add=[name.lstrip("+")], strength=strength, margin=margin)
 
 
 def _label(spec: EditSpec) -> str:
