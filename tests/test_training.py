@@ -21,6 +21,7 @@ from featurechanger.errors import ConfigError, DataError
 from featurechanger.models.checkpoint import read_checkpoint
 from featurechanger.training import loop
 from featurechanger.training.loop import TrainingInterrupted, train
+from featurechanger.training.lr import LR_SCHEDULES, LearningRate
 from featurechanger.training.options import TrainOptions
 from featurechanger.training.runs import (get_run, list_runs, load_run_model,
                                           run_checkpoint_path, run_metrics)
@@ -82,6 +83,7 @@ def test_option_names_match_the_registries_and_need_no_torch() -> None:
     from featurechanger.training.options import LOSS_NAMES, MODEL_NAMES
 
     assert MODEL_NAMES == tuple(MODELS) and LOSS_NAMES == LOSSES
+    assert LR_SCHEDULES == ("cosine", "constant")
     code = ("import sys, featurechanger.training.options, featurechanger.training.runs; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -98,6 +100,29 @@ def test_growth_schedule_switches_resolution_and_alpha_as_configured() -> None:
     assert schedule.phase_at(200) == Phase(32, 0.0, fading=True)
     assert schedule.phase_at(10_000) == Phase(32, 1.0, fading=False)  # keeps stabilising
     assert GrowthSchedule((8, 16), 0, 10).phase_at(10) == Phase(16, 1.0, fading=False)
+
+
+def test_learning_rate_warms_up_then_anneals_to_zero_from_its_start() -> None:
+    dcae = LearningRate(1e-3, "cosine", warmup_steps=10, anneal_start=0, total_steps=110)
+    assert dcae.at(0) == pytest.approx(1e-4) and dcae.at(9) == pytest.approx(1e-3)
+    assert dcae.at(10) == pytest.approx(1e-3) and dcae.at(60) == pytest.approx(5e-4)
+    assert dcae.at(109) < 1e-6
+    pgae = LearningRate(1e-3, "cosine", warmup_steps=10, anneal_start=80, total_steps=100)
+    assert pgae.at(79) == pytest.approx(1e-3) and pgae.at(90) == pytest.approx(5e-4)
+    constant = LearningRate(1e-3, "constant", warmup_steps=0, anneal_start=0, total_steps=100)
+    assert constant.at(0) == constant.at(99) == 1e-3
+    with pytest.raises(ValueError, match="'linear'"):
+        LearningRate(1e-3, "linear", 0, 0, 100)
+    with pytest.raises(ConfigError, match="Unknown lr_schedule 'step'"):
+        TrainOptions(data="x", lr_schedule="step").validate()
+
+
+def test_pgae_anneals_over_its_last_stabilisation() -> None:
+    plan = loop._plan(TrainOptions(data="x", **PGAE_QUICK), loop.build_model("pgae"), 240)
+    # 224 images in steps of 16: the last 32 stable images at 64 px are the final 2 steps.
+    assert (plan.total_steps, plan.learning_rate.anneal_start) == (14, 12)
+    dcae = loop._plan(TrainOptions(data="x", epochs=2, batch_size=16), loop.build_model("dcae"), 240)
+    assert (dcae.total_steps, dcae.learning_rate.anneal_start) == (30, 0)
 
 
 def test_pgae_run_grows_through_every_resolution(shards: str, settings: Settings) -> None:

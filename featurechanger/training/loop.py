@@ -1,7 +1,7 @@
 """The training loop: `train(options, settings)` runs (or resumes) one run and returns its id.
 
-It reads top to bottom: options -> data -> run record -> for each step: growth phase -> batch
--> Adam step -> progress; at each epoch end, growth-phase end and the last step: validation
+It reads top to bottom: options -> data -> run record -> for each step: growth phase ->
+learning rate (featurechanger.training.lr) -> batch -> Adam step -> progress; at each epoch end, growth-phase end and the last step: validation
 (loss, PSNR, SSIM, reconstruction sheet) recorded in SQL; every `checkpoint_every` steps and at
 the end: a checkpoint with weights, optimizer, step, phase, alpha and RNG state.
 
@@ -46,6 +46,7 @@ from featurechanger.training.batches import (EpochBatches, load_split, resize_to
                                              to_float_images)
 from featurechanger.training.device import autocast, pick_device
 from featurechanger.training.evaluate import evaluate, reconstruct
+from featurechanger.training.lr import LearningRate
 from featurechanger.training.options import DCAE_DEFAULT_EPOCHS, TrainOptions
 from featurechanger.training.schedule import GrowthSchedule, Phase
 from featurechanger.training.sheet import write_sheet
@@ -89,6 +90,7 @@ class _Plan:
     batches: EpochBatches
     schedule: GrowthSchedule | None  # PGAE's growth; None for a fixed-resolution model
     total_steps: int
+    learning_rate: LearningRate
 
 
 def train(options: TrainOptions, settings: Settings, progress: bool = True) -> int:
@@ -179,7 +181,12 @@ def _plan(options: TrainOptions, model: Autoencoder, train_count: int) -> _Plan:
             f"PGAE's growth schedule needs {schedule.total_images} images ({growth_steps} steps "
             f"of {options.batch_size}), more than the {total} steps asked for; omit "
             f"--epochs/--steps or lower --fade-images/--stabilise-images.")
-    return _Plan(batches, schedule, total)
+    # PGAE anneals once its last resolution is in place: over that resolution's stabilisation.
+    anneal_start = (math.ceil((schedule.total_images - options.stabilise_images)
+                              / options.batch_size) if schedule else 0)
+    learning_rate = LearningRate(options.lr, options.lr_schedule, options.warmup_steps,
+                                 anneal_start, total)
+    return _Plan(batches, schedule, total, learning_rate)
 
 
 def _fit(session: _Session, plan: _Plan, checkpoint: dict | None, progress: bool) -> None:
@@ -205,6 +212,8 @@ def _fit(session: _Session, plan: _Plan, checkpoint: dict | None, progress: bool
             phase = _phase(model, schedule, step, options.batch_size)
             if isinstance(model, PGAE):
                 model.set_phase(phase.resolution, phase.alpha)
+            for group in optimizer.param_groups:
+                group["lr"] = plan.learning_rate.at(step)
             batch = _batch(session, batches, step, phase.resolution)
             loss = train_step(model, optimizer, session.loss_fn, batch)
             loss_sum += loss

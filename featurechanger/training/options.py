@@ -19,6 +19,7 @@ from featurechanger.errors import ConfigError
 MODEL_NAMES = ("dcae", "pgae", "pca")
 LOSS_NAMES = ("mse", "dfc")
 DEVICES = ("auto", "cpu", "cuda")
+LR_SCHEDULES = ("cosine", "constant")  # featurechanger.training.lr.LR_SCHEDULES (a test checks)
 DCAE_DEFAULT_EPOCHS = 20
 
 
@@ -32,7 +33,9 @@ class TrainOptions:
     # 32: on the 16k synthetic train faces, 4 DCAE epochs reached val PSNR 26.7 / 26.0 / 25.4 dB
     # with batches of 32 / 64 / 128 (more Adam steps per epoch); raise it on a GPU for speed.
     batch_size: int = 32
-    lr: float = 1e-3  # Adam
+    lr: float = 1e-3  # Adam's peak learning rate
+    lr_schedule: str = "cosine"  # cosine | constant (featurechanger.training.lr)
+    warmup_steps: int = 300  # linear learning-rate warm-up at the start of a run
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 0  # model init and batch order; the same seed repeats a run
     minutes: float | None = None  # stop cleanly (checkpoint, state "stopped") after this long
@@ -69,6 +72,7 @@ class TrainOptions:
         _choose("model", self.model, MODEL_NAMES)
         _choose("loss", self.loss, LOSS_NAMES)
         _choose("device", self.device, DEVICES)
+        _choose("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if self.resume is None and not self.data:
             raise ConfigError("No shard set given: pass --data SHARDS (a folder made by "
                               "`featurechanger data shard`).")
@@ -76,6 +80,8 @@ class TrainOptions:
             raise ConfigError(f"Give --epochs ({self.epochs}) or --steps ({self.steps}), not both.")
         if not 0 <= self.seed < 2**31:
             raise ConfigError(f"--seed must be in [0, 2**31); got {self.seed!r}.")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"--warmup-steps must be >= 0; got {self.warmup_steps!r}.")
         for name in ("epochs", "steps", "batch_size", "latent_dim", "checkpoint_every"):
             value = getattr(self, name)
             if value is not None and value < 1:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import click
 
-from featurechanger.training.options import DEVICES, LOSS_NAMES, MODEL_NAMES, TrainOptions
+from featurechanger.training.options import (DEVICES, LOSS_NAMES, LR_SCHEDULES, MODEL_NAMES,
+                                             TrainOptions)
 from orchestrator.output import emit, json_option, settings_from_context
 
 DEFAULTS = TrainOptions()
 # Options that define a run; --resume takes them from the run instead.
-RUN_DEFINING = ("model", "data", "loss", "epochs", "steps", "batch_size", "lr", "seed",
+RUN_DEFINING = ("model", "data", "loss", "epochs", "steps", "batch_size", "lr", "lr_schedule",
+                "warmup_steps", "seed",
                 "latent_dim", "resolution", "vgg_weights", "dfc_weights", "pixel_weight",
                 "fade_images", "stabilise_images", "checkpoint_every")
 
@@ -43,7 +45,12 @@ def _weights(value: str | None) -> tuple[float, ...] | None:
 @click.option("--batch-size", type=int, default=DEFAULTS.batch_size, show_default=True,
               help="Images per Adam step.")
 @click.option("--lr", type=float, default=DEFAULTS.lr, show_default=True,
-              help="Adam learning rate.")
+              help="Adam's peak learning rate.")
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default=DEFAULTS.lr_schedule,
+              show_default=True, help="cosine: warm up, then decay to 0 over the run (PGAE: over "
+              "its last resolution's stabilisation); constant: keep --lr after the warm-up.")
+@click.option("--warmup-steps", type=int, default=DEFAULTS.warmup_steps, show_default=True,
+              help="Steps over which the learning rate rises linearly to --lr.")
 @click.option("--device", type=click.Choice(DEVICES), default=DEFAULTS.device,
               show_default=True, help="auto: CUDA when there is a GPU (with bf16 autocast).")
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True,
