@@ -8,6 +8,7 @@ the reason, and never stops the other images of the shard.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -22,7 +23,7 @@ from featurechanger.latent.encoding import decode_latents, encode_images
 from featurechanger.latent.vectors import VectorSet
 from featurechanger.render.compose import check_output_mode, compose
 from featurechanger.render.gif import write_gif
-from featurechanger.render.images import save_image
+from featurechanger.render.images import write_atomically
 
 # CelebA's aligned photos are 178x218; other sizes are accepted at this aspect ratio, within 2%
 # (which covers rounding in resized copies), so that the face sits where the model expects it.
@@ -30,6 +31,9 @@ ALIGNED_ASPECT = 178 / 218
 ASPECT_TOLERANCE = 0.02
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 DEFAULT_FRAMES = 20  # the seed's GIFs
+# zlib's fastest level: PNG stays lossless, encoding is ~4x faster than Pillow's default (6),
+# which was half of an edit job's time, for files ~11% larger (measured on 178x218 faces).
+PNG_COMPRESS_LEVEL = 1
 
 
 class ShardImages(Protocol):
@@ -100,10 +104,22 @@ def edit_shard(arrays: ShardImages, *, model: torch.nn.Module, vectors: VectorSe
     check_output_mode(output)
     reconstructions, edits = decode_spec_edit(model, arrays.images, vectors, spec, device=device,
                                               batch_size=batch_size)
-    return [_write_edit(image_id, Path(dataset_root) / source, tuple(box), reconstruction, edit,
-                        Path(out_dir), output)
-            for image_id, source, box, reconstruction, edit in zip(
-                arrays.image_ids, arrays.source_paths, arrays.crop_boxes, reconstructions, edits)]
+    return _write_edits([(image_id, Path(dataset_root) / source, tuple(box), reconstruction, edit,
+                          Path(out_dir), output)
+                         for image_id, source, box, reconstruction, edit in zip(
+                             arrays.image_ids, arrays.source_paths, arrays.crop_boxes,
+                             reconstructions, edits)])
+
+
+def _write_edits(edits: list[tuple]) -> list[ImageOutcome]:
+    """`_write_edit(*arguments)` for each entry, in order, on as many threads as torch may use:
+    composing and PNG encoding run in numpy, torch and zlib with the GIL released, and one
+    thread would leave the other cores idle in a single-process job."""
+    threads = min(torch.get_num_threads(), len(edits))
+    if threads <= 1:
+        return [_write_edit(*arguments) for arguments in edits]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda arguments: _write_edit(*arguments), edits))
 
 
 def _write_edit(image_id: str, photo_path: Path, crop_box: tuple[int, int, int, int],
@@ -113,7 +129,8 @@ def _write_edit(image_id: str, photo_path: Path, crop_box: tuple[int, int, int, 
         photo = read_photo(photo_path)
         check_crop_box(crop_box, photo, photo_path)
         composed = compose(photo, crop_box, reconstruction, edit, output)
-        path = save_image(composed, out_dir / output_name(image_id))
+        path = write_atomically(out_dir / output_name(image_id), lambda target: Image.fromarray(
+            composed).save(target, compress_level=PNG_COMPRESS_LEVEL))
     except (FeatureChangerError, OSError) as error:
         return ImageOutcome(image_id, None, str(error))
     return ImageOutcome(image_id, path)
