@@ -4,6 +4,10 @@ by name, so that submitting never imports torch) or, without a broker, run it in
 A command that makes a job adds `@submit_options` and ends with one call:
 
     submit_job(ctx, "train", params, queue=queue, wait=wait, as_json=as_json)
+
+A command that had a single-run form before it became a job passes `report`, which turns the
+ended job's summary into that form's output (its --json keys, plus "job_id"), so that scripts
+see the same result whether the job ran here or on a worker (with --wait).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ if TYPE_CHECKING:  # imported inside the functions: `--help` must not pay for th
 
 # Exit statuses of a command that waited for its job.
 EXIT_CODES = {"succeeded": 0, "partial": 2, "failed": 1, "cancelled": 1}
+# Where a job produced its result: its summary -> (payload, human text or a function of it).
+Report = Callable[[dict[str, Any]], tuple[dict[str, Any], "Callable[[Any], str] | str"]]
 
 
 def submit_options(command: Callable) -> Callable:
@@ -44,8 +50,14 @@ def submit_options(command: Callable) -> Callable:
 
 
 def submit_job(ctx: click.Context, kind: str, params: dict[str, Any], *, queue: str | None,
-               wait: bool, as_json: bool) -> None:
-    """Create a job of `kind` and queue it (with a broker) or run it here (without one)."""
+               wait: bool, as_json: bool, report: Report | None = None,
+               device: str | None = None, partial_exit: int = EXIT_CODES["partial"]) -> None:
+    """Create a job of `kind` and queue it (with a broker) or run it here (without one).
+
+    `report` describes a job that succeeded (or ended partial) the command's own way; `device`
+    is the torch device of an in-process run (None: CUDA when there is one; workers use their
+    FEATURECHANGER_DEVICE); `partial_exit` is the exit status when some items failed.
+    """
     from featurechanger.db.migrate import ensure_schema
     from featurechanger.errors import ConfigError
     from featurechanger.jobs.kinds import job_kind
@@ -56,8 +68,8 @@ def submit_job(ctx: click.Context, kind: str, params: dict[str, Any], *, queue: 
         if queue is not None:
             raise ConfigError(f"--queue {queue!r} needs a broker (FEATURECHANGER_BROKER_URL); "
                               f"without one, jobs run in this process.")
-        job = run_new_job_here(settings, kind, params)
-        report_end(ctx, job["job_id"], as_json=as_json)
+        job = run_new_job_here(settings, kind, params, device=device)
+        report_end(ctx, job["job_id"], as_json=as_json, report=report, partial_exit=partial_exit)
         return
     ensure_schema(settings.database_url)
     queue = queue or job_kind(kind).queue
@@ -66,7 +78,7 @@ def submit_job(ctx: click.Context, kind: str, params: dict[str, Any], *, queue: 
     job_id, refs = new_job(settings, kind, params, queue=queue, command_line=command_line())
     send(app, settings, job_id, refs)
     if wait:
-        finish_following(ctx, job_id, as_json=as_json)
+        finish_following(ctx, job_id, as_json=as_json, report=report, partial_exit=partial_exit)
         return
     emit({"job_id": job_id, "kind": kind, "queue": queue, "state": "queued",
           "tasks": len(refs)}, as_json,
@@ -74,7 +86,8 @@ def submit_job(ctx: click.Context, kind: str, params: dict[str, Any], *, queue: 
          f"`featurechanger jobs watch {job_id}`.")
 
 
-def run_new_job_here(settings: Settings, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+def run_new_job_here(settings: Settings, kind: str, params: dict[str, Any], *,
+                     device: str | None = None) -> dict[str, Any]:
     """Create a job and run it in this process with a progress bar; returns its summary."""
     from featurechanger.db.migrate import ensure_schema
     from featurechanger.jobs.store import job_summary
@@ -82,7 +95,7 @@ def run_new_job_here(settings: Settings, kind: str, params: dict[str, Any]) -> d
 
     ensure_schema(settings.database_url)
     job_id, _ = new_job(settings, kind, params, queue=None, command_line=command_line())
-    run_queued_here(settings, job_id)
+    run_queued_here(settings, job_id, device=device)
     return job_summary(settings.database_url, job_id)
 
 
@@ -91,15 +104,23 @@ def command_line() -> str:
     return shlex.join(["featurechanger", *sys.argv[1:]])
 
 
-def run_queued_here(settings: Settings, job_id: int) -> None:
-    """Run a job's queued tasks in this process, with a progress bar."""
+def run_queued_here(settings: Settings, job_id: int, *, device: str | None = None) -> None:
+    """Run a job's queued tasks in this process, with a progress bar: the job's, or the task's
+    own where its kind draws a finer one (training, shard building)."""
+    from featurechanger.jobs.kinds import job_kind
     from featurechanger.jobs.runner import run_in_process
+    from featurechanger.jobs.store import job_summary
 
+    if job_kind(job_summary(settings.database_url, job_id)["kind"]).own_progress_bar:
+        run_in_process(settings, job_id, device=device, progress_bars=True)
+        return
     with JobBar(settings, job_id) as bar:
-        run_in_process(settings, job_id, on_change=bar.refresh)
+        run_in_process(settings, job_id, device=device, on_change=bar.refresh)
 
 
-def finish_following(ctx: click.Context, job_id: int, *, as_json: bool) -> None:
+def finish_following(ctx: click.Context, job_id: int, *, as_json: bool,
+                     report: Report | None = None,
+                     partial_exit: int = EXIT_CODES["partial"]) -> None:
     """Follow a queued job with a progress bar until it ends, then report and exit."""
     from featurechanger.jobs.states import ENDED_JOB_STATES
 
@@ -107,15 +128,23 @@ def finish_following(ctx: click.Context, job_id: int, *, as_json: bool) -> None:
     with JobBar(settings, job_id) as bar:
         while bar.refresh()["state"] not in ENDED_JOB_STATES:
             time.sleep(0.5)
-    report_end(ctx, job_id, as_json=as_json)
+    report_end(ctx, job_id, as_json=as_json, report=report, partial_exit=partial_exit)
 
 
-def report_end(ctx: click.Context, job_id: int, *, as_json: bool) -> None:
+def report_end(ctx: click.Context, job_id: int, *, as_json: bool, report: Report | None = None,
+               partial_exit: int = EXIT_CODES["partial"]) -> None:
+    """Print how the job ended (the command's own report when it made its result) and exit
+    with its status."""
     from featurechanger.jobs.store import job_summary
 
     summary = job_summary(settings_from_context(ctx).database_url, job_id)
-    emit(summary, as_json, describe_job)
-    ctx.exit(EXIT_CODES.get(summary["state"], 0))
+    if report is not None and summary["state"] in ("succeeded", "partial"):
+        payload, human = report(summary)
+        emit({**payload, "job_id": job_id}, as_json, human)
+    else:
+        emit(summary, as_json, describe_job)
+    codes = {**EXIT_CODES, "partial": partial_exit}
+    ctx.exit(codes.get(summary["state"], 0))
 
 
 def describe_job(job: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from featurechanger.latent.edits import EditSpec, apply_edit, edit_latents
 from featurechanger.latent.encoding import decode_latents, encode_images
 from featurechanger.latent.vectors import VectorSet
 from featurechanger.render.compose import check_output_mode, compose
-from featurechanger.render.gif import write_gif
+from featurechanger.render.gif import DEFAULT_FRAMES, write_gif
 from featurechanger.render.images import write_atomically
 
 # CelebA's aligned photos are 178x218; other sizes are accepted at this aspect ratio, within 2%
@@ -30,7 +30,6 @@ from featurechanger.render.images import write_atomically
 ALIGNED_ASPECT = 178 / 218
 ASPECT_TOLERANCE = 0.02
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-DEFAULT_FRAMES = 20  # the seed's GIFs
 # zlib's fastest level: PNG stays lossless, encoding is ~4x faster than Pillow's default (6),
 # which was half of an edit job's time, for files ~11% larger (measured on 178x218 faces).
 PNG_COMPRESS_LEVEL = 1

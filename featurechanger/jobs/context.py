@@ -72,6 +72,9 @@ class TaskContext:
     device: str | None  # None: the first CUDA GPU when there is one, else the CPU
     progress: Callable[[int, int], None]  # (done, failed) so far in this task
     should_stop: Callable[[], bool]  # true once the task is no longer ours (cancelled, requeued)
+    # A person watches this process's stderr (an in-process run of a one-task job): the
+    # handler may draw the library's own, finer progress bar instead of the job's item count.
+    progress_bars: bool = False
 
     def torch_device(self) -> str:
         if self.device:

@@ -57,13 +57,14 @@ def run_checkpoint(settings: Settings, run_id: int) -> tuple[int, str]:
 
 
 def choose_edit(settings: Settings, run_id: int, params: dict[str, Any]) -> tuple[Any, Any]:
-    """The EditSpec of params add/remove/strength, and the vector set (params vectors, or the
-    run's newest matching params keep) that has a vector for each of its attributes."""
-    from featurechanger.latent.edits import DEFAULT_STRENGTH, EditSpec
+    """The EditSpec of params add/remove/strength or margin (neither: the default edit), and
+    the vector set (params vectors, or the run's newest matching params keep) that has a
+    vector for each of its attributes."""
+    from featurechanger.latent.edits import EditSpec, edit_amount
     from featurechanger.latent.store import vector_set_for_run
 
     spec = EditSpec.parse(params.get("add", ()), params.get("remove", ()),
-                          params.get("strength", DEFAULT_STRENGTH))
+                          *edit_amount(params.get("strength"), params.get("margin")))
     vectors = vector_set_for_run(settings, run_id, params.get("vectors"),
                                  tuple(params.get("keep", ())))
     for name in spec.attributes:

@@ -45,14 +45,17 @@ class TaskReport:
 
 def run_task(settings: Settings, task_id: int, *, worker: str, dispatch: Dispatch,
              liveness: Liveness = Liveness(), celery_id: str | None = None,
-             device: str | None = None, on_progress: Progress | None = None) -> TaskReport:
-    """Run task `task_id` here if it is ours to run; `dispatch` sends the tasks it unblocks."""
+             device: str | None = None, on_progress: Progress | None = None,
+             progress_bars: bool = False) -> TaskReport:
+    """Run task `task_id` here if it is ours to run; `dispatch` sends the tasks it unblocks.
+
+    `progress_bars`: the handler may draw its own bars on stderr (see TaskContext)."""
     url = settings.database_url
     claim = claim_task(url, task_id, worker, liveness, celery_id)
     if claim is None:
         return TaskReport(task_id, None, None, "skipped")
     with Heartbeat(url, claim, liveness.heartbeat_s) as beat:
-        context, step = _context(settings, claim, device, beat, on_progress)
+        context, step = _context(settings, claim, device, beat, on_progress, progress_bars)
         try:
             outcome = load_function(step.handler)(context)
         except Exception as error:  # noqa: BLE001 - recorded on the task; the worker goes on
@@ -72,7 +75,7 @@ def run_task(settings: Settings, task_id: int, *, worker: str, dispatch: Dispatc
 
 
 def _context(settings: Settings, claim: Claim, device: str | None, beat: Heartbeat,
-             on_progress: Progress | None) -> tuple[TaskContext, Step]:
+             on_progress: Progress | None, progress_bars: bool) -> tuple[TaskContext, Step]:
     with session_scope(settings.database_url) as session:
         task = session.get(JobTaskRecord, claim.task_id)
         job = session.get(JobRecord, claim.job_id)
@@ -90,5 +93,6 @@ def _context(settings: Settings, claim: Claim, device: str | None, beat: Heartbe
         records={"run_id": job.run_id, "vector_set_id": job.vector_set_id,
                  "shard_set_id": job.shard_set_id},
         outputs=dict(job.outputs or {}), task_id=task.id, item=task.item, total=task.total,
-        items_of_job=work_items, device=device, progress=progress, should_stop=beat.lost)
+        items_of_job=work_items, device=device, progress=progress, should_stop=beat.lost,
+        progress_bars=progress_bars)
     return context, step_named(task.step)

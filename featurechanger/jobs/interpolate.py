@@ -18,19 +18,20 @@ from featurechanger.jobs.per_image import process_items
 from featurechanger.jobs.selection import parse_where, plan_shards, shard_set_id
 
 PAIRS_PER_TASK = 64
-DEFAULT_FRAMES = 20  # the seed's GIFs (featurechanger.editing.batch.DEFAULT_FRAMES)
 
 
 def plan(settings: Settings, params: dict[str, Any]) -> Plan:
-    """params: run, data, out, frames, and either pairs (a file of "ID_A ID_B" lines) or the
-    edit of an attribute (add, remove, strength, keep, vectors) with where and split."""
-    from featurechanger.data.shards import open_shard_set
+    """params: run, data (default: the run's shard set), out, frames, and either pairs (a file
+    of "ID_A ID_B" lines) or the edit of an attribute (add, remove, strength or margin, keep,
+    vectors) with where and split."""
+    from featurechanger.editing.inputs import run_shard_set
+    from featurechanger.render.gif import DEFAULT_FRAMES
 
     frames = params.get("frames", DEFAULT_FRAMES)
     if not isinstance(frames, int) or frames < 2:
         raise ConfigError(f"--frames must be a whole number of at least 2, not {frames!r}.")
     run_id, checkpoint = run_checkpoint(settings, params["run"])
-    shard_set = open_shard_set(params["data"])
+    shard_set = run_shard_set(settings, run_id, params.get("data"))
     stored = {"run": run_id, "checkpoint": checkpoint, "frames": frames,
               "data": settings.relative(shard_set.path, "data"),
               "out": settings.relative(params["out"], "output")}

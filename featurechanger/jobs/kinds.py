@@ -44,6 +44,9 @@ class JobKind:
     work: Step
     final: Step | None = None
     final_needs_every_item: bool = False  # a reduce of partial work would be silently wrong
+    # Its one task draws a finer bar (training steps, decoded images) than the job's item
+    # count: an in-process run shows that bar instead of the job's.
+    own_progress_bar: bool = False
 
 
 KINDS: dict[str, JobKind] = {
@@ -73,11 +76,13 @@ KINDS: dict[str, JobKind] = {
             name="train", queue="gpu", planner="featurechanger.jobs.train:plan",
             work=Step("train", "featurechanger.jobs.train:train_model",
                       soft_time_limit=24 * HOUR, time_limit=24 * HOUR + 10 * MINUTE),
+            own_progress_bar=True,
         ),
         JobKind(
             name="shard", queue="cpu", planner="featurechanger.jobs.shard:plan",
             work=Step("build_shards", "featurechanger.jobs.shard:build_shards",
                       soft_time_limit=4 * HOUR, time_limit=4 * HOUR + 5 * MINUTE),
+            own_progress_bar=True,
         ),
     )
 }

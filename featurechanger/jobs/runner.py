@@ -25,10 +25,11 @@ def in_process_worker_name() -> str:
 
 def run_in_process(settings: Settings, job_id: int, *, device: str | None = None,
                    on_change: Callable[[], None] | None = None,
-                   liveness: Liveness = IN_PROCESS_LIVENESS) -> None:
+                   liveness: Liveness = IN_PROCESS_LIVENESS, progress_bars: bool = False) -> None:
     """Run every queued task of job `job_id` here, and those they unblock.
 
-    `on_change` is called after every progress report and every task's end (to redraw a bar).
+    `on_change` is called after every progress report and every task's end (to redraw a bar);
+    `progress_bars` lets the tasks draw their own (see TaskContext).
     Interrupting (Ctrl-C) cancels the job, so that `jobs retry` can pick it up again.
     """
     url = settings.database_url
@@ -39,7 +40,7 @@ def run_in_process(settings: Settings, job_id: int, *, device: str | None = None
             ref = pending.popleft()
             run_task(settings, ref.task_id, worker=in_process_worker_name(),
                      dispatch=pending.extend, liveness=liveness, device=device,
-                     on_progress=lambda *_: notify())
+                     on_progress=lambda *_: notify(), progress_bars=progress_bars)
             notify()
     except KeyboardInterrupt:
         if job_summary(url, job_id)["state"] not in states.ENDED_JOB_STATES:

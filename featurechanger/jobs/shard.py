@@ -19,16 +19,20 @@ from featurechanger.jobs.selection import shard_set_id
 
 
 def plan(settings: Settings, params: dict[str, Any]) -> Plan:
-    """params: dataset, out (paths), sizes (default [32, 64]), shard_size (2048), crop."""
+    """params: dataset, out (paths), sizes (default [32, 64]), shard_size (2048), crop,
+    workers (decoding processes; default every core)."""
     sizes = sorted({check_size(size) for size in params.get("sizes") or (32, 64)})
     crop = check_crop(params.get("crop") or DEFAULT_CROP)
     shard_size = params.get("shard_size", 2048)
     if not isinstance(shard_size, int) or shard_size < 1:
         raise ConfigError(f"Shard size must be a positive number of images, not {shard_size!r}.")
+    workers = params.get("workers")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"--workers must be a positive number of processes, not {workers!r}.")
     dataset = open_celeba(params["dataset"])
     stored = {"dataset": settings.relative(dataset.root, "data"),
               "out": settings.relative(params["out"], "data"),
-              "sizes": sizes, "shard_size": shard_size, "crop": crop}
+              "sizes": sizes, "shard_size": shard_size, "crop": crop, "workers": workers}
     return Plan(params=stored,
                 tasks=[PlannedTask(item=0, total=len(dataset) + len(dataset.excluded))])
 
@@ -39,11 +43,11 @@ def build_shards(context: TaskContext) -> TaskOutcome:
     params, settings = context.params, context.settings
     # A Celery pool process is a daemon and may not start processes: decode in it alone there
     # (the worker's other pool processes are the parallelism); in-process, use every core.
-    workers = 1 if multiprocessing.current_process().daemon else None
+    workers = 1 if multiprocessing.current_process().daemon else params.get("workers")
     shard_set = build(settings.resolve(params["dataset"], "data"),
                       settings.resolve(params["out"], "data"), sizes=params["sizes"],
                       shard_size=params["shard_size"], crop=params["crop"], workers=workers,
-                      progress=False)
+                      progress=context.progress_bars)
     excluded = [ItemResult(item["image_id"], None, item["reason"]) for item in shard_set.excluded]
     return TaskOutcome(done=shard_set.num_images, failed=len(excluded), results=excluded,
                        outputs={"shard_set": params["out"], "shards": shard_set.num_shards},

@@ -33,5 +33,5 @@ def train_model(context: TaskContext) -> TaskOutcome:
         options = replace(options, data=str(settings.resolve(options.data, "data")))
     if options.device == "auto" and context.device:
         options = replace(options, device=context.device)  # the worker's FEATURECHANGER_DEVICE
-    run_id = train(options, settings, progress=False)
+    run_id = train(options, settings, progress=context.progress_bars)
     return TaskOutcome(done=1, outputs={"run_id": run_id}, records={"run_id": run_id})

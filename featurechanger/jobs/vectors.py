@@ -12,19 +12,28 @@ from pathlib import Path
 from typing import Any
 
 from featurechanger.config import Settings
-from featurechanger.errors import DataError
+from featurechanger.errors import ConfigError, DataError
 from featurechanger.jobs.context import Plan, PlannedTask, TaskContext, TaskOutcome
 from featurechanger.jobs.loading import job_model, job_shard_set
 from featurechanger.jobs.selection import shard_set_id
 
+DEFAULT_BATCH = 256  # images per encoder call
+
 
 def plan(settings: Settings, params: dict[str, Any]) -> Plan:
     """params: run, data (default: the run's shard set), split (train), per_attribute, seed,
-    keep."""
+    keep, batch_size (images per encoder call, default 256)."""
     from featurechanger.editing.inputs import run_shard_set
-    from featurechanger.latent.vectors import normalise_keep, plan_for_shard_set, shards_to_read
+    from featurechanger.latent.vectors import (check_keep, normalise_keep, plan_for_shard_set,
+                                               shards_to_read)
     from featurechanger.training.runs import get_run, run_checkpoint_path
 
+    keep = normalise_keep(params.get("keep", ()))
+    check_keep(keep, params.get("per_attribute"))
+    batch_size = params.get("batch_size", DEFAULT_BATCH)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"--batch-size must be a positive number of images, not "
+                          f"{batch_size!r}.")
     run = get_run(settings, params["run"])
     checkpoint = run_checkpoint_path(settings, run)
     shard_set = run_shard_set(settings, run.id, params.get("data"))
@@ -39,7 +48,7 @@ def plan(settings: Settings, params: dict[str, Any]) -> Plan:
                         "vectors from.")
     stored = {"run": run.id, "checkpoint": settings.relative(checkpoint, "checkpoint"),
               "data": settings.relative(shard_set.path, "data"), "plan": vector_plan.to_json(),
-              "keep": list(normalise_keep(params.get("keep", ())))}
+              "keep": list(keep), "batch_size": batch_size}
     return Plan(params=stored, tasks=tasks, run_id=run.id,
                 shard_set_id=shard_set_id(settings, shard_set))
 
@@ -51,7 +60,8 @@ def encode_shard(context: TaskContext) -> TaskOutcome:
     model = job_model(context)
     arrays = job_shard_set(context).shard(context.item, model.resolution)
     stats = shard_stats(model, arrays, VectorPlan.from_json(context.params["plan"]),
-                        device=context.torch_device())
+                        device=context.torch_device(),
+                        batch_size=context.params.get("batch_size", DEFAULT_BATCH))
     path = _partial_path(context, context.item)
     path.parent.mkdir(parents=True, exist_ok=True)
     stats.save(path)

@@ -264,7 +264,7 @@ def compute_vector_set(model: torch.nn.Module, shard_set: ShardSet, *, split: st
                        batch_size: int = 256) -> VectorSet:
     """Every attribute's vector from one pass over the split, in this process."""
     keep = normalise_keep(keep)
-    _check_keep(keep, per_attribute)
+    check_keep(keep, per_attribute)
     plan = plan_for_shard_set(shard_set, split=split, per_attribute=per_attribute, seed=seed)
     indices = shards_to_read(shard_set, split)
     if not indices:
@@ -344,7 +344,9 @@ def normalise_keep(keep: Iterable[str]) -> tuple[str, ...]:
     return tuple(name for name in ATTRIBUTES if name in names)
 
 
-def _check_keep(keep: tuple[str, ...], per_attribute: int | None) -> None:
+def check_keep(keep: tuple[str, ...], per_attribute: int | None) -> None:
+    """Conditional vectors (--keep) need every image: refuse them with a --per-attribute sample
+    (public: a vectors job calls it when it is submitted, not only when its reduce runs)."""
     if keep and per_attribute is not None:
         raise ConfigError(
             "--keep needs every image of the split, but --per-attribute "
@@ -355,7 +357,7 @@ def _check_keep(keep: tuple[str, ...], per_attribute: int | None) -> None:
 def vectors_from_stats(stats: VectorStats, plan: VectorPlan, keep: Iterable[str] = ()) -> VectorSet:
     """Reduce stats (the sum over all shards) to one vector per attribute; see the module doc."""
     kept = normalise_keep(keep)
-    _check_keep(kept, plan.per_attribute)
+    check_keep(kept, plan.per_attribute)
     vectors, skipped = {}, {}
     for index, name in enumerate(ATTRIBUTES):
         positives, negatives = int(stats.positive_count[index]), int(stats.negative_count[index])

@@ -5,18 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 
 from featurechanger.render.images import enlarge, write_atomically
 
-GIF_SIZE = 256  # the seed's GIFs: 256 px, 100 ms a frame, looping forever
+GIF_SIZE = 256  # the seed's GIFs: 256 px, 100 ms a frame, 20 frames, looping forever
 FRAME_MS = 100
+DEFAULT_FRAMES = 20  # here, not beside the torch code that draws them: job planners read it
 
 
 def write_gif(frames: Sequence[np.ndarray], path: Path, *, size: int = GIF_SIZE,
               frame_ms: int = FRAME_MS) -> Path:
     """Write frames ((H, W, 3) uint8 or [0, 1] float) as a GIF whose longer side is `size`."""
+    import imageio.v3 as iio
+
     if len(frames) == 0:
         raise ValueError("a GIF needs at least one frame")
     enlarged = np.stack([enlarge(frame, size) for frame in frames])

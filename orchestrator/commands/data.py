@@ -10,6 +10,7 @@ import click
 from featurechanger.data.celeba import LAYOUTS
 from featurechanger.data.images import CROPS, DEFAULT_CROP
 from orchestrator.output import emit, json_option, settings_from_context
+from orchestrator.submit import submit_job, submit_options
 
 PATH = click.Path(path_type=Path)
 
@@ -76,36 +77,43 @@ def synth(out: Path, count: int, seed: int, layout: str, counterfactual: tuple[s
               help="center: the middle 178x178 square of an aligned photo (whole face, hair and "
                    "chin, undistorted); face: Karras et al.'s 128 px face square; squash: the "
                    "whole photo resized to a square, as the original project did.")
-@click.option("--workers", type=click.IntRange(min=1), help="Processes [default: every core].")
-@json_option
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Processes [default: every core of the machine that builds them].")
+@submit_options
 @click.pass_context
 def shard(ctx: click.Context, dataset: Path, out: Path, sizes: tuple[int, ...], shard_size: int,
-          crop: str, workers: int | None, as_json: bool) -> None:
+          crop: str, workers: int | None, queue: str | None, wait: bool, as_json: bool) -> None:
     """Decode every image of DATASET once into uint8 shards per resolution under OUT.
 
     Reruns skip the shards that are already complete; images that cannot be read are listed
-    as excluded, with the reason. The dataset and shard set are recorded in the database.
+    as excluded, with the reason (the job's failed items; the exit status stays 0). The
+    dataset and shard set are recorded in the database. This is a shard job: with
+    FEATURECHANGER_BROKER_URL set it is queued to a worker (queue cpu) and its id printed.
     """
+    params = {"dataset": str(dataset), "out": str(out), "sizes": list(sizes) or None,
+              "shard_size": shard_size, "crop": crop, "workers": workers}
+    started = time.perf_counter()
+    submit_job(ctx, "shard", params, queue=queue, wait=wait, as_json=as_json, partial_exit=0,
+               report=lambda job: (_shard_payload(ctx, job, time.perf_counter() - started),
+                                   _shard_text))
+
+
+def _shard_payload(ctx: click.Context, job: dict, seconds: float) -> dict:
+    """The single-run form's output, from the shard set the job built."""
     from featurechanger.data.records import record_shard_set
-    from featurechanger.data.shards import build_shards
+    from featurechanger.data.shards import open_shard_set
     from featurechanger.db import session_scope
-    from featurechanger.db.migrate import ensure_schema
 
     settings = settings_from_context(ctx)
-    started = time.perf_counter()
-    shard_set = build_shards(dataset, out, sizes=sizes or (32, 64), shard_size=shard_size,
-                             crop=crop, workers=workers)
-    seconds = time.perf_counter() - started
-    ensure_schema(settings.database_url)
+    shard_set = open_shard_set(settings.resolve(job["params"]["out"], "data"))
     with session_scope(settings.database_url) as session:
         record = record_shard_set(session, settings, shard_set)
         ids = {"shard_set_id": record.id, "dataset_id": record.dataset_id}
-    payload = {"path": str(shard_set.path), "dataset": str(shard_set.dataset_root),
-               "fingerprint": shard_set.fingerprint, "sizes": list(shard_set.sizes),
-               "crop": shard_set.crop, "shards": shard_set.num_shards,
-               "images": shard_set.num_images, "splits": shard_set.split_counts(),
-               "excluded": shard_set.excluded, "seconds": round(seconds, 2), **ids}
-    emit(payload, as_json, _shard_text)
+    return {"path": str(shard_set.path), "dataset": str(shard_set.dataset_root),
+            "fingerprint": shard_set.fingerprint, "sizes": list(shard_set.sizes),
+            "crop": shard_set.crop, "shards": shard_set.num_shards,
+            "images": shard_set.num_images, "splits": shard_set.split_counts(),
+            "excluded": shard_set.excluded, "seconds": round(seconds, 2), **ids}
 
 
 def _shard_text(p: dict) -> str:

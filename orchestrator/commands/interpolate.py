@@ -1,12 +1,20 @@
 """`featurechanger interpolate`: a looping GIF of an edit growing on one image, or of one image
-turning into another."""
+turning into another; or, as an interpolate job, such GIFs in bulk (one per selected image, or
+one per pair listed in a file)."""
 
 from __future__ import annotations
 
 import click
 
+from featurechanger.render.gif import DEFAULT_FRAMES
 from orchestrator.commands.vectors import data_option, device_option
-from orchestrator.output import emit, json_option, settings_from_context
+from orchestrator.output import emit, settings_from_context
+from orchestrator.submit import submit_job, submit_options
+
+SPLITS = ("all", "train", "val", "test")
+FORMS = ("Give one of: --image ID with --add/--remove ATTR (one GIF); --from ID --to ID (one "
+         "GIF); --where ATTR=0|1 and/or --split with --add/--remove ATTR (a GIF per selected "
+         "image, as a job); --pairs FILE (a GIF per listed pair, as a job).")
 
 
 @click.command()
@@ -18,7 +26,17 @@ from orchestrator.output import emit, json_option, settings_from_context
 @click.option("--remove", multiple=True, metavar="ATTR", help="Attribute to remove (repeatable).")
 @click.option("--from", "start_id", metavar="ID", help="Image-to-image: the first image.")
 @click.option("--to", "end_id", metavar="ID", help="Image-to-image: the last image.")
-@click.option("--frames", type=int, default=20, show_default=True)
+@click.option("--where", multiple=True, metavar="ATTR=0|1",
+              help="Bulk: a GIF for every image with (1) or without (0) the attribute, e.g. "
+                   "--where Eyeglasses=1 (repeatable; all must hold), as with `edit`.")
+@click.option("--split", type=click.Choice(SPLITS),
+              help="Bulk: a GIF for every image of this split (with --where: those matching).")
+@click.option("--pairs", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
+              help="Bulk: a GIF per line 'ID_A ID_B' of FILE, ID_A turning into ID_B "
+                   "(OUT/<a>_to_<b>.gif).")
+@click.option("--keep", multiple=True, metavar="ATTR",
+              help="Bulk: use the run's vector set conditioned on ATTR, as with `edit`.")
+@click.option("--frames", type=int, default=DEFAULT_FRAMES, show_default=True)
 @click.option("--strength", type=float, metavar="S",
               help="Fixed edit strength of the last frame (the seed's GIFs used 2) [default: "
                    "the edit default, see `featurechanger edit --help`].")
@@ -28,20 +46,43 @@ from orchestrator.output import emit, json_option, settings_from_context
 @click.option("--vectors", "vector_set_id", type=int, metavar="ID",
               help="Vector set to use [default: the run's newest plain one].")
 @data_option
-@click.option("--out", type=click.Path(dir_okay=False), required=True, metavar="FILE.gif")
+@click.option("--out", type=click.Path(), required=True, metavar="FILE.gif|DIR",
+              help="The GIF; for the bulk forms, the folder of GIFs (<id>.gif) and manifests/.")
 @device_option
-@json_option
+@submit_options
 @click.pass_context
 def interpolate(ctx: click.Context, run_id: int, image_id: str | None, add: tuple[str, ...],
-                remove: tuple[str, ...], start_id: str | None, end_id: str | None, frames: int,
-                strength: float | None, margin: float | None, vector_set_id: int | None, data: str | None, out: str,
-                device: str, as_json: bool) -> None:
+                remove: tuple[str, ...], start_id: str | None, end_id: str | None,
+                where: tuple[str, ...], split: str | None, pairs: str | None,
+                keep: tuple[str, ...], frames: int, strength: float | None,
+                margin: float | None, vector_set_id: int | None, data: str | None, out: str,
+                device: str, queue: str | None, wait: bool, as_json: bool) -> None:
     """Write a looping GIF (256 px, 100 ms a frame) of z -> z' (the edit) for one image
-    (--image ID --add/--remove ATTR), or of z_a -> z_b between two (--from ID --to ID)."""
+    (--image ID --add/--remove ATTR), or of z_a -> z_b between two (--from ID --to ID).
+
+    In bulk, as an interpolate job (queued to the workers when FEATURECHANGER_BROKER_URL is
+    set, else run here): a GIF per image selected by --where/--split, e.g.
+
+    \b
+        featurechanger interpolate --run 1 --where Eyeglasses=1 --remove Eyeglasses --out gifs
+
+    or a GIF per pair of image ids listed in --pairs FILE.
+    """
     pair = start_id is not None or end_id is not None
-    if pair == (image_id is not None) or (pair and (start_id is None or end_id is None)):
-        raise click.UsageError("Give either --image ID with --add/--remove ATTR, or both "
-                               "--from ID and --to ID.")
+    bulk = pairs is not None or bool(where) or split is not None
+    if [pair, image_id is not None, bulk].count(True) != 1 or (
+            pair and (start_id is None or end_id is None)):
+        raise click.UsageError(FORMS)
+    if bulk:
+        _submit_bulk(ctx, run_id=run_id, data=data, out=out, frames=frames, pairs=pairs,
+                     edit={"add": list(add), "remove": list(remove), "strength": strength,
+                           "margin": margin, "keep": list(keep), "vectors": vector_set_id,
+                           "where": list(where), "split": split or "all"},
+                     device=device, queue=queue, wait=wait, as_json=as_json)
+        return
+    if queue is not None or wait:
+        raise click.UsageError("--queue and --wait are for the bulk forms (--where, --split, "
+                               "--pairs); a single GIF is made here.")
     from featurechanger.editing.batch import edit_frames, pair_frames
     from featurechanger.editing.inputs import images_by_id, run_shard_set
     from featurechanger.latent.edits import EditSpec, edit_amount, edit_latents
@@ -69,3 +110,20 @@ def interpolate(ctx: click.Context, run_id: int, image_id: str | None, add: tupl
                "edit": None if pair else spec.to_json(),
                "vector_set_id": None if pair else vectors.id}
     emit(payload, as_json, lambda p: f"Wrote {p['out']} ({frames} frames).")
+
+
+def _submit_bulk(ctx: click.Context, *, run_id: int, data: str | None, out: str, frames: int,
+                 pairs: str | None, edit: dict, device: str, queue: str | None, wait: bool,
+                 as_json: bool) -> None:
+    """Submit the interpolate job: the listed pairs, or the edit on the selected images."""
+    params = {"run": run_id, "data": data, "out": out, "frames": frames}
+    if pairs is not None:
+        given = [f"--{name}" for name in ("add", "remove", "keep") if edit[name]]
+        if given:
+            raise click.UsageError(f"--pairs morphs one image into another; {', '.join(given)} "
+                                   "belong to the per-image form (--where/--split).")
+        params["pairs"] = pairs
+    else:
+        params.update(edit)
+    submit_job(ctx, "interpolate", params, queue=queue, wait=wait, as_json=as_json,
+               device=None if device == "auto" else device)

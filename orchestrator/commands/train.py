@@ -1,6 +1,7 @@
-"""`featurechanger train`: train DCAE or PGAE (or fit PCA) on a shard set, in-process.
+"""`featurechanger train`: train DCAE or PGAE (or fit PCA) on a shard set, as a train job.
 
-A thin wrapper over featurechanger.training.loop.train, the function the jobs system queues.
+Without a broker the job runs here (with the training progress bar) and prints the run; with
+one it is queued to a worker (featurechanger.jobs.train runs featurechanger.training.loop.train).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ import click
 
 from featurechanger.training.options import (DEVICES, LOSS_NAMES, LR_SCHEDULES, MODEL_NAMES,
                                              TrainOptions)
-from orchestrator.output import emit, json_option, settings_from_context
+from orchestrator.output import settings_from_context
+from orchestrator.submit import submit_job, submit_options
 
 DEFAULTS = TrainOptions()
 # Options that define a run; --resume takes them from the run instead.
@@ -78,19 +80,18 @@ def _weights(value: str | None) -> tuple[float, ...] | None:
               show_default=True, help="PGAE: images per resolution at alpha = 1.")
 @click.option("--checkpoint-every", type=int, default=DEFAULTS.checkpoint_every,
               show_default=True, help="Steps between checkpoints (one is also saved at the end).")
-@json_option
+@submit_options
 @click.pass_context
 def train(ctx: click.Context, as_json: bool, dfc_weights: str | None, resume: int | None,
-          **values: object) -> None:
+          queue: str | None, wait: bool, **values: object) -> None:
     """Train a model on the train split of a shard set, validating on its val split.
 
     Each epoch records val loss, PSNR and SSIM and writes a reconstruction sheet; see them with
     `featurechanger runs show RUN`. Ctrl-C saves a checkpoint first; continue with --resume.
+    With FEATURECHANGER_BROKER_URL set, the run is queued to a worker as a train job and the
+    job id is printed (--wait follows it); --json prints {"run_id", "state", "job_id"} once
+    the run has ended, or {"job_id", ...} for a queued job.
     """
-    from featurechanger.training.loop import TrainingInterrupted, train as run_training
-    from featurechanger.training.runs import get_run
-
-    settings = settings_from_context(ctx)
     if resume is not None:
         given = [name for name in RUN_DEFINING
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
@@ -102,14 +103,25 @@ def train(ctx: click.Context, as_json: bool, dfc_weights: str | None, resume: in
     options = TrainOptions(resume=resume, **values,
                            **({"dfc_layer_weights": weights} if weights else {}))
     try:
-        run_id = run_training(options, settings, progress=True)
-    except TrainingInterrupted as stop:
+        submit_job(ctx, "train", options.to_dict(), queue=queue, wait=wait, as_json=as_json,
+                   report=lambda job: _run_report(ctx, job))
+    except KeyboardInterrupt as stop:  # not imported up front: submitting must not load torch
+        from featurechanger.training.loop import TrainingInterrupted
+
+        if not isinstance(stop, TrainingInterrupted):
+            raise
         click.echo(f"Interrupted: run {stop.run_id} saved a checkpoint at step {stop.step}. "
                    f"Continue with `featurechanger train --resume {stop.run_id}`.", err=True)
         ctx.exit(130)
-    run = get_run(settings, run_id)
-    emit({"run_id": run_id, "state": run.state}, as_json,
-         lambda p: _finished_message(p["run_id"], p["state"]))
+
+
+def _run_report(ctx: click.Context, job: dict) -> tuple[dict, object]:
+    """The single-run form's output: the run the train job made, and how it ended."""
+    from featurechanger.training.runs import get_run
+
+    run = get_run(settings_from_context(ctx), job["outputs"]["run_id"])
+    return ({"run_id": run.id, "state": run.state},
+            lambda p: _finished_message(p["run_id"], p["state"]))
 
 
 def _finished_message(run_id: int, state: str) -> str:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from orchestrator.output import emit, json_option, settings_from_context
+from orchestrator.submit import submit_job, submit_options
 
 if TYPE_CHECKING:
     from featurechanger.latent.vectors import VectorSet
@@ -38,45 +39,40 @@ data_option = click.option("--data", type=click.Path(file_okay=False), metavar="
 @device_option
 @click.option("--batch-size", type=int, default=256, show_default=True,
               help="Images per encoder call.")
-@json_option
+@submit_options
 @click.pass_context
 def vectors(ctx: click.Context, run_id: int | None, data: str | None, split: str,
             per_attribute: int | None, seed: int, keep: tuple[str, ...], device: str,
-            batch_size: int, as_json: bool) -> None:
+            batch_size: int, queue: str | None, wait: bool, as_json: bool) -> None:
     """Compute every attribute vector from ONE encoding pass, and record them as a vector set.
 
     A vector is mean(latents of images with the attribute) - mean(latents without it); its
     counts and standard error are kept with it. Attributes without positives get no vector
     and are listed; weak ones (standard error over half the vector's length) are flagged.
     `featurechanger vectors list --run RUN` shows the sets of a run.
+
+    This is a vectors job (one encoding task per shard, then a reduce): without a broker it
+    runs here; with FEATURECHANGER_BROKER_URL set it is queued to the workers (--device is then
+    theirs: FEATURECHANGER_DEVICE) and its id printed.
     """
     if ctx.invoked_subcommand is not None:
         return
     if run_id is None:
         raise click.UsageError("Missing option '--run'. Give the run whose model encodes the "
                                "images (`featurechanger runs list` shows them).")
-    from featurechanger.data.records import record_shard_set
-    from featurechanger.db.migrate import ensure_schema
-    from featurechanger.db.session import session_scope
-    from featurechanger.editing.inputs import run_shard_set
-    from featurechanger.latent.store import save_vector_set
-    from featurechanger.latent.vectors import compute_vector_set
-    from featurechanger.training.device import pick_device
-    from featurechanger.training.runs import get_run, load_run_model, run_checkpoint_path
+    params = {"run": run_id, "data": data, "split": split, "per_attribute": per_attribute,
+              "seed": seed, "keep": list(keep), "batch_size": batch_size}
+    submit_job(ctx, "vectors", params, queue=queue, wait=wait, as_json=as_json,
+               device=None if device == "auto" else device,
+               report=lambda job: _vector_set_report(ctx, job))
 
-    settings = settings_from_context(ctx)
-    checkpoint = run_checkpoint_path(settings, get_run(settings, run_id))
-    shard_set = run_shard_set(settings, run_id, data)
-    torch_device = pick_device(device)
-    model = load_run_model(settings, run_id, torch_device)
-    vector_set = compute_vector_set(model, shard_set, split=split, per_attribute=per_attribute,
-                                    seed=seed, keep=keep, device=torch_device,
-                                    batch_size=batch_size)
-    ensure_schema(settings.database_url)
-    with session_scope(settings.database_url) as session:
-        shard_set_id = record_shard_set(session, settings, shard_set).id
-    save_vector_set(settings, run_id, vector_set, checkpoint=checkpoint, shard_set_id=shard_set_id)
-    emit(_payload(run_id, vector_set), as_json, _describe)
+
+def _vector_set_report(ctx: click.Context, job: dict) -> tuple[dict, object]:
+    """The single-run form's output: the vector set the job recorded."""
+    from featurechanger.latent.store import load_vector_set
+
+    vector_set = load_vector_set(settings_from_context(ctx), job["outputs"]["vector_set_id"])
+    return _payload(job["run_id"], vector_set), _describe
 
 
 def _payload(run_id: int, vector_set: VectorSet) -> dict:

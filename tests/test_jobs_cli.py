@@ -1,0 +1,210 @@
+"""train, vectors, interpolate (bulk) and data shard as jobs through the CLI: without a broker they
+run here with the job code and print their single-run output plus the job id; with one they
+queue the job by name and print its id; bad requests fail before any job row is written; and
+planning a job of any kind never imports torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+from click.testing import CliRunner, Result
+
+from featurechanger.config import Settings, load_settings
+from featurechanger.db.session import dispose_engines
+from featurechanger.jobs.workers import worker_offline, worker_online
+from jobs_world import EditWorld, make_edit_world
+from orchestrator.cli import main
+
+pytestmark = pytest.mark.slow
+
+REDIS_DB = 13
+BROKER_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, EditWorld]:
+    home = tmp_path_factory.mktemp("home")
+    settings = load_settings({"FEATURECHANGER_HOME": str(home)})
+    yield settings, make_edit_world(settings, settings.data_root)
+    dispose_engines()
+
+
+def cli(settings: Settings, *args: object, broker: str = "") -> Result:
+    """featurechanger with the world's database; `broker` empty: the embedded default."""
+    return CliRunner().invoke(main, ["--home", str(settings.home), "--database-url",
+                                     settings.database_url, *map(str, args)],
+                              env={"FEATURECHANGER_BROKER_URL": broker or None})
+
+
+def job_of(settings: Settings, job_id: int) -> dict:
+    return json.loads(cli(settings, "jobs", "show", job_id, "--json").stdout)
+
+
+def job_ids(settings: Settings) -> list[int]:
+    return [job["job_id"] for job in json.loads(cli(settings, "jobs", "list", "--json").stdout)[
+        "jobs"]]
+
+
+def test_train_runs_as_a_job_here_and_keeps_its_run_output(
+        world: tuple[Settings, EditWorld]) -> None:
+    settings, made = world
+    result = cli(settings, "train", "--data", made.shards, "--steps", "1", "--batch-size", "8",
+                 "--device", "cpu", "--latent-dim", "8", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert set(payload) == {"run_id", "state", "job_id"} and payload["state"] == "completed"
+    job = job_of(settings, payload["job_id"])
+    assert (job["kind"], job["state"], job["run_id"]) == ("train", "succeeded", payload["run_id"])
+
+
+def test_vectors_run_as_a_job_here_and_refuse_keep_with_a_sample_at_submit(
+        world: tuple[Settings, EditWorld]) -> None:
+    settings, made = world
+    result = cli(settings, "vectors", "--run", made.run_id, "--keep", "Male", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["keep"] == ["Male"] and len(payload["vectors"]) + len(payload["skipped"]) == 40
+    job = job_of(settings, payload["job_id"])
+    assert (job["kind"], job["state"]) == ("vectors", "succeeded")
+    assert job["vector_set_id"] == payload["vector_set_id"]
+
+    before = job_ids(settings)
+    refused = cli(settings, "vectors", "--run", made.run_id, "--keep", "Male",
+                  "--per-attribute", "4")
+    assert refused.exit_code == 1 and "--keep needs every image" in refused.output
+    assert job_ids(settings) == before  # refused when planned, not when the reduce ran
+
+
+def test_interpolate_in_bulk_writes_a_gif_per_selected_image_or_listed_pair(
+        world: tuple[Settings, EditWorld], tmp_path: Path) -> None:
+    settings, made = world
+    result = cli(settings, "interpolate", "--run", made.run_id, "--where", "Male=1",
+                 "--split", "train", "--add", "Smiling", "--frames", "2", "--out",
+                 tmp_path / "gifs", "--json")
+    assert result.exit_code == 0, result.output
+    job = json.loads(result.stdout)
+    assert (job["kind"], job["state"], job["params"]["frames"]) == ("interpolate", "succeeded", 2)
+    assert job["params"]["where"] == {"Male": 1} and job["params"]["split"] == "train"
+    assert len(list((tmp_path / "gifs").glob("*.gif"))) == job["done"] == job["total"] > 0
+
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("000001.jpg 000002.jpg\n")
+    result = cli(settings, "interpolate", "--run", made.run_id, "--pairs", pairs, "--out",
+                 tmp_path / "pairs", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["params"]["frames"] == 20  # the GIF default, from one place
+    assert [p.name for p in (tmp_path / "pairs").glob("*.gif")] == ["000001_to_000002.gif"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "Give one of"),
+    (["--image", "000001.jpg", "--where", "Male=1"], "Give one of"),
+    (["--pairs", "PAIRS", "--add", "Smiling"], "--add belong to the per-image form"),
+    (["--image", "000001.jpg", "--add", "Smiling", "--wait"], "--queue and --wait are for"),
+])
+def test_interpolate_names_its_forms_when_they_are_mixed(
+        world: tuple[Settings, EditWorld], tmp_path: Path, args: list[str], message: str) -> None:
+    settings, made = world
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("000001.jpg 000002.jpg\n")
+    args = [str(pairs) if arg == "PAIRS" else arg for arg in args]
+    result = cli(settings, "interpolate", "--run", made.run_id, *args, "--out", tmp_path / "x")
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_data_shard_runs_as_a_job_here_and_keeps_its_output(
+        world: tuple[Settings, EditWorld], tmp_path: Path) -> None:
+    settings, made = world
+    result = cli(settings, "data", "shard", made.dataset, "--out", tmp_path / "shards",
+                 "--size", "16", "--shard-size", "64", "--workers", "1", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert (payload["shards"], payload["images"], payload["sizes"]) == (2, 96, [16])
+    job = job_of(settings, payload["job_id"])
+    assert (job["kind"], job["state"], job["shard_set_id"]) == (
+        "shard", "succeeded", payload["shard_set_id"])
+
+
+@pytest.fixture
+def broker(world: tuple[Settings, EditWorld]) -> redis.Redis:
+    """The local Redis as the broker, and a (recorded, not running) worker on both queues."""
+    settings, _ = world
+    client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
+    client.flushdb()
+    worker_online(settings.database_url, "both@host", ["gpu", "cpu"], concurrency=1, pid=1,
+                  heartbeat_s=60)
+    yield client
+    worker_offline(settings.database_url, "both@host")
+    client.flushdb()
+
+
+@pytest.mark.services
+def test_with_a_broker_each_kind_is_queued_by_name_and_its_id_printed(
+        world: tuple[Settings, EditWorld], broker: redis.Redis, tmp_path: Path) -> None:
+    settings, made = world
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("000001.jpg 000002.jpg\n")
+    submissions = {
+        "featurechanger.train": ["train", "--data", made.shards, "--steps", "1"],
+        "featurechanger.vectors_shard": ["vectors", "--run", made.run_id],
+        "featurechanger.interpolate": ["interpolate", "--run", made.run_id, "--pairs", pairs,
+                                       "--out", tmp_path / "gifs"],
+        "featurechanger.build_shards": ["data", "shard", made.dataset, "--out",
+                                        tmp_path / "shards", "--queue", "gpu"],
+    }
+    for task_name, args in submissions.items():
+        result = cli(settings, *args, "--json", broker=BROKER_URL)
+        assert result.exit_code == 0, result.output
+        submitted = json.loads(result.stdout)
+        assert submitted["state"] == "queued" and submitted["queue"] == "gpu"
+        assert job_of(settings, submitted["job_id"])["state"] == "queued"
+        messages = [json.loads(message) for message in broker.lrange("gpu", 0, -1)]
+        broker.delete("gpu")
+        assert [m["headers"]["task"] for m in messages] == [task_name] * submitted["tasks"]
+    assert not list((tmp_path / "shards").glob("*")) and not (tmp_path / "gifs").exists()
+
+
+@pytest.mark.services
+def test_with_a_broker_a_queue_nobody_consumes_is_refused_at_once(
+        world: tuple[Settings, EditWorld], broker: redis.Redis) -> None:
+    settings, made = world
+    before = job_ids(settings)
+    result = cli(settings, "train", "--data", made.shards, "--queue", "big-gpus",
+                 broker=BROKER_URL)
+    assert result.exit_code == 1
+    assert "No online worker consumes queue 'big-gpus'" in result.output
+    assert job_ids(settings) == before
+
+
+PLANS = {
+    "train": {"model": "dcae", "data": "SHARDS", "steps": 1},
+    "vectors": {"run": "RUN", "keep": ["Male"]},
+    "interpolate": {"run": "RUN", "where": ["Male=1"], "add": ["Smiling"], "out": "OUT"},
+    "shard": {"dataset": "DATASET", "out": "OUT"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PLANS))
+def test_planning_a_job_of_any_kind_does_not_import_torch(
+        world: tuple[Settings, EditWorld], tmp_path: Path, kind: str) -> None:
+    """Submitting must stay fast: planners read rows, indexes and annotations, never a model."""
+    settings, made = world
+    values = {"SHARDS": str(made.shards), "RUN": made.run_id, "OUT": str(tmp_path / "out"),
+              "DATASET": str(made.dataset)}
+    params = {key: values.get(value, value) if isinstance(value, str) else value
+              for key, value in PLANS[kind].items()}
+    code = ("import sys; from featurechanger.config import load_settings; "
+            "from featurechanger.jobs.submit import new_job; "
+            f"new_job(load_settings(), {kind!r}, {params!r}, queue='gpu'); "
+            "sys.exit(3 if 'torch' in sys.modules else 0)")
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("FEATURECHANGER_")}
+    planned = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**env, "FEATURECHANGER_HOME": str(settings.home)})
+    assert planned.returncode == 0, planned.stderr[-2000:]
