@@ -208,3 +208,22 @@ def test_planning_a_job_of_any_kind_does_not_import_torch(
     planned = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              env={**env, "FEATURECHANGER_HOME": str(settings.home)})
     assert planned.returncode == 0, planned.stderr[-2000:]
+
+
+@pytest.mark.services
+def test_submitting_through_the_cli_to_a_broker_does_not_import_torch(
+        world: tuple[Settings, EditWorld], broker: redis.Redis, tmp_path: Path) -> None:
+    """The whole submit path (CLI, planning, the schema check, sending by name) stays light."""
+    settings, made = world
+    args = ["--home", str(settings.home), "--database-url", settings.database_url, "edit",
+            "--run", str(made.run_id), "--data", str(made.shards), "--remove", "Eyeglasses",
+            "--out", str(tmp_path / "out"), "--json"]
+    code = ("import sys; from orchestrator.cli import main; "
+            f"main({args!r}, standalone_mode=False); "
+            "sys.exit(3 if 'torch' in sys.modules else 0)")
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("FEATURECHANGER_")}
+    submitted = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               env={**env, "FEATURECHANGER_BROKER_URL": BROKER_URL})
+    assert submitted.returncode == 0, submitted.stderr[-2000:]
+    assert json.loads(submitted.stdout)["state"] == "queued"

@@ -246,3 +246,11 @@ def test_an_unknown_job_id_is_a_clear_error(url: str) -> None:
 def test_a_job_state_follows_from_its_tasks(tasks: list, cancelled: bool, expected: str) -> None:
     tally = states.tally_job([states.TaskTally(*task) for task in tasks], cancelled)
     assert tally.state == expected
+
+
+def test_the_quick_schema_check_reads_the_same_head_as_alembic() -> None:
+    """ensure_schema skips Alembic when the stored revision is the files' head: that head must
+    be Alembic's own."""
+    from featurechanger.db.migrate import file_head_revision, head_revision
+
+    assert file_head_revision() == head_revision("sqlite://")
