@@ -13,6 +13,16 @@ first GPU when there is one), FEATURECHANGER_TORCH_THREADS (torch threads per po
 FEATURECHANGER_HEARTBEAT_SECONDS (how often a running task proves itself alive; a task silent
 for six beats is requeued; every worker sweeps for silent tasks by its own beat, so give all
 workers the same value).
+
+Nightly retraining (off unless FEATURECHANGER_RETRAIN_AT is set; see
+featurechanger.jobs.schedule): run ONE beat process next to the workers,
+
+    FEATURECHANGER_RETRAIN_AT=02:30 FEATURECHANGER_RETRAIN_DATA=/shared/data/shards \
+        celery -A worker.celery_app beat
+
+and at 02:30 UTC it queues `featurechanger.retrain` (to cpu) with the plan as its JSON
+argument; that task submits a train job per model (FEATURECHANGER_RETRAIN_MODELS, default
+dcae,pgae), recorded and queued like any other job.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from kombu import Exchange, Queue
 from featurechanger.config import Settings, load_settings
 from featurechanger.errors import ConfigError
 from featurechanger.jobs.kinds import KINDS, QUEUES, longest_time_limit, steps
+from featurechanger.jobs.schedule import RETRAIN_TASK, beat_schedule
 from featurechanger.jobs.store import Liveness, TaskRef
 
 # Redis hands an unacknowledged task to another worker after this long; it must exceed the
@@ -52,8 +63,9 @@ def worker_options(environ: Mapping[str, str] | None = None) -> WorkerOptions:
     )
 
 
-def make_app(settings: Settings) -> Celery:
-    """The app that workers run and that the CLI sends tasks through (by name)."""
+def make_app(settings: Settings, environ: Mapping[str, str] | None = None) -> Celery:
+    """The app that workers run and that the CLI sends tasks through (by name); `environ`
+    (default os.environ) configures beat's nightly retraining."""
     app = Celery("featurechanger", broker=settings.broker_url,
                  include=["worker.tasks", "worker.lifecycle"])
     app.conf.update(
@@ -74,6 +86,9 @@ def make_app(settings: Settings) -> Celery:
                                            "time_limit": step.time_limit} for step in steps()},
         # Events, so that Flower and `featurechanger workers` see every task and its state.
         worker_send_task_events=True, task_send_sent_event=True,
+        # Beat's schedule (empty unless FEATURECHANGER_RETRAIN_AT is set), times in UTC.
+        beat_schedule=beat_schedule(os.environ if environ is None else environ),
+        timezone="UTC", enable_utc=True,
     )
     return app
 
@@ -85,7 +100,7 @@ def send_tasks(app: Celery, refs: Iterable[TaskRef]) -> None:
 
 
 def _routes() -> dict[str, dict[str, str]]:
-    routes = {}
+    routes = {RETRAIN_TASK: {"queue": "cpu"}}
     for kind in KINDS.values():
         for step in (kind.work, kind.final):
             if step is not None:

@@ -1,6 +1,7 @@
 """Thin Celery tasks. Each takes the id of a job task row and runs it with the job system's own
 code (featurechanger.jobs.run_task), which claims the row, runs the step's handler under a
-heartbeat and records the outcome in the job tables. No logic lives only here.
+heartbeat and records the outcome in the job tables; and beat's nightly `retrain`, which only
+submits train jobs. No logic lives only here.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from celery import Task
 
 from featurechanger.config import load_settings
 from featurechanger.jobs.execute import run_task
+from featurechanger.jobs.schedule import RETRAIN_TASK, RetrainPlan, submit_retraining
 from worker.celery_app import app, options, send_tasks
 
 
@@ -62,3 +64,11 @@ def train(self: Task, task_id: int) -> dict:
 def build_shards(self: Task, task_id: int) -> dict:
     """Decode a dataset into a shard set (a shard job)."""
     return _run(self, task_id)
+
+
+@app.task(name=RETRAIN_TASK)
+def retrain(plan: dict) -> list[int]:
+    """Beat's nightly task: submit a train job per model of `plan` (a RetrainPlan as JSON, see
+    featurechanger.jobs.schedule); returns their job ids."""
+    return submit_retraining(load_settings(), RetrainPlan.from_json(plan),
+                             lambda refs: send_tasks(app, refs))

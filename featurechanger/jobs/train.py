@@ -13,10 +13,13 @@ def plan(settings: Settings, params: dict[str, Any]) -> Plan:
     """params: TrainOptions.to_dict() (featurechanger.training.options)."""
     from featurechanger.training.options import TrainOptions
 
+    from featurechanger.data.shards import open_shard_set
+
     options = TrainOptions.from_dict(params)
     options.validate()
     stored = options.to_dict()
     if options.data:  # relative to the data root, so that a worker finds it on its mount
+        open_shard_set(options.data)  # a missing or broken shard set fails now, not on a worker
         stored["data"] = settings.relative(options.data, "data")
     return Plan(params=stored, tasks=[PlannedTask(item=0, total=1)], run_id=options.resume)
 
