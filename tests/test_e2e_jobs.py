@@ -1,7 +1,8 @@
 """End to end on the real services: two Celery worker processes on the local Redis and a private
 PostgreSQL database run an edit job submitted through the CLI; every input gets exactly one
 result row and one output file, the counts match, `jobs show` and `workers` report it, and the
-same job on the embedded default (SQLite, in-process) writes the same images.
+same job on the embedded default (SQLite, in-process) writes the same images; a vectors job
+submitted with --wait runs on the same workers.
 
 Tolerance: the workers run torch with 1 thread and the embedded run with the default threads,
 so float sums may round differently; outputs may differ by at most 2 levels of 255 per channel,
@@ -129,6 +130,16 @@ def test_an_edit_job_runs_on_two_workers_like_it_runs_in_process(
     assert len(list((distributed / "manifests").glob("shard-*.json"))) == 3
     for name in sorted(expected):
         _assert_close(local_out / name, distributed / name)
+
+    # Another kind through the same workers, followed with --wait: a vectors job (a fan-out over
+    # the shards and a reduce) prints the vector set it made, as the single-run form does.
+    vectors = cli(workers, "vectors", "--run", str(shared.run_id), "--wait", "--json")
+    assert vectors.returncode == 0, vectors.stdout + vectors.stderr
+    made = json.loads(vectors.stdout)
+    assert len(made["vectors"]) + len(made["skipped"]) == 40
+    job = json.loads(cli(workers, "jobs", "show", str(made["job_id"]), "--json").stdout)
+    assert (job["kind"], job["state"], job["vector_set_id"]) == (
+        "vectors", "succeeded", made["vector_set_id"])
 
 
 def _shards(path: Path) -> list:
