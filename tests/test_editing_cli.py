@@ -69,6 +69,15 @@ def test_vectors_grid_and_gifs(trained: dict) -> None:
     pair = _invoke("interpolate", "--run", run_id, "--from", "000001.jpg", "--to", "000002.jpg",
                    "--frames", "5", "--out", str(root / "pair.gif"))
     assert Image.open(pair["out"]).n_frames == 5
+    # Adaptive edits read the discriminant stored with each vector; sampled sets have none.
+    adaptive = _invoke("grid", "--run", run_id, "--images", "000001.jpg", "--attributes",
+                       "Smiling", "--margin", "1", "--out", str(root / "adaptive.png"))
+    assert adaptive["edit"]["margin"] == 1.0
+    for extra in (["--vectors", str(sampled["vector_set_id"])], ["--strength", "2"]):
+        refused = CliRunner().invoke(main, ["grid", "--run", run_id, "--images", "000001.jpg",
+                                            "--attributes", "Smiling", "--margin", "1",
+                                            "--out", str(root / "no.png"), *extra])
+        assert refused.exit_code == 1 and "--strength" in refused.output
 
 
 def test_evaluate_reports_the_documented_keys(trained: dict) -> None:

@@ -51,26 +51,31 @@ def test_bad_edit_specs_are_clear_errors(arguments: dict, message: str) -> None:
 
 
 def _axis_vectors() -> VectorSet:
-    """Glasses along e0 (negatives at 0, positives at 2, spread 0.5), Smiling along e1."""
-    def axis(name: str, index: int, negative: float, positive: float) -> AttributeVector:
-        values = np.zeros(3, dtype=np.float32)
-        values[index] = positive - negative
-        return AttributeVector(name, values, 10, 10, 0.1, positive_projection=positive,
-                               negative_projection=negative, spread=0.5)
-    return VectorSet(vectors={"Eyeglasses": axis("Eyeglasses", 0, 0.0, 2.0),
-                              "Smiling": axis("Smiling", 1, -1.0, 1.0)}, method="mean")
+    """Glasses along e0 with discriminant 2 * e0 (negatives score 0, positives 4, spread 1);
+    Smiling along e1 + e2 with discriminant e1 (negatives score -1, positives 1, spread 0.5)."""
+    def vector(name: str, values: list[float], discriminant: list[float], negative: float,
+               positive: float, spread: float) -> AttributeVector:
+        return AttributeVector(name, np.array(values, dtype=np.float32), 10, 10, 0.1,
+                               positive_projection=positive, negative_projection=negative,
+                               spread=spread, discriminant=np.array(discriminant, np.float32))
+    return VectorSet(vectors={
+        "Eyeglasses": vector("Eyeglasses", [2, 0, 0], [2, 0, 0], 0.0, 4.0, 1.0),
+        "Smiling": vector("Smiling", [0, 2, 2], [0, 1, 0], -1.0, 1.0, 0.5)}, method="mean")
 
 
-def test_adaptive_edit_moves_each_face_to_the_margin_past_the_other_class() -> None:
-    latents = np.array([[3.0, 0.0, 7.0], [1.5, 0.0, 7.0], [-2.0, 0.0, 7.0]], dtype=np.float32)
+def test_adaptive_edit_moves_each_face_along_the_vector_to_the_margin_past_the_other_class(
+        ) -> None:
+    latents = np.array([[3.0, 0.0, 7.0], [1.0, 0.0, 7.0], [-2.0, 0.0, 7.0]], dtype=np.float32)
     spec = EditSpec.parse(remove=["Eyeglasses"], margin=1.0)
     edited = edit_latents(latents, _axis_vectors(), spec)
-    # Target 0 - 1 * 0.5: the first two move there, the third is already beyond and stays.
+    # Target score 0 - 1 * 1, i.e. z0 = -0.5: the first two move there, the third is already
+    # beyond and stays.
     np.testing.assert_allclose(edited[:, 0], [-0.5, -0.5, -2.0])
     np.testing.assert_allclose(edited[:, 1:], latents[:, 1:])  # nothing else moves
+    # Adding Smiling moves along its vector (e1 + e2) until the score z1 reaches 1 + 0.
     both = EditSpec.parse(add=["Smiling"], remove=["Eyeglasses"], margin=0.0)
-    np.testing.assert_allclose(edit_latents(latents, _axis_vectors(), both)[:, :2],
-                               [[0.0, 1.0], [0.0, 1.0], [-2.0, 1.0]])
+    np.testing.assert_allclose(edit_latents(latents, _axis_vectors(), both),
+                               [[0.0, 1.0, 8.0], [0.0, 1.0, 8.0], [-2.0, 1.0, 8.0]], atol=1e-6)
     assert EditSpec.from_json(spec.to_json()) == spec and "spreads" in spec.describe()
 
 

@@ -143,33 +143,38 @@ def test_keep_with_sampling_and_unknown_names_are_clear_errors() -> None:
     assert all(name in str(error.value) for name in ATTRIBUTES)
 
 
-def test_class_projections_and_spread_equal_a_direct_computation() -> None:
-    """Along the unit vector: class means of the projections, and their within-class spread."""
+def test_discriminant_and_class_scores_equal_a_direct_computation() -> None:
+    """w = Sigma^-1 v with Sigma the residual covariance of the fit; class means of w . z; the
+    within-class spread of the score."""
     rng = np.random.default_rng(2)
     count, dim = 3000, 5
     labels = np.zeros((count, 40), dtype=np.uint8)
     labels[:, MALE] = rng.random(count) < 0.5
     labels[:, GLASSES] = rng.random(count) < np.where(labels[:, MALE] == 1, 0.3, 0.05)
-    latents = (2 * labels[:, [GLASSES]] * np.eye(dim)[0] + labels[:, [MALE]] * np.eye(dim)[1]
-               + 0.3 * rng.standard_normal((count, dim)))
+    scale = np.array([0.3, 1.0, 1.0, 2.0, 0.5])  # anisotropic noise: w differs from v
+    latents = (2 * labels[:, [GLASSES]] * np.array([1.0, 0, 0, 1.0, 0])
+               + labels[:, [MALE]] * np.eye(dim)[1] + scale * rng.standard_normal((count, dim)))
     stats = accumulate_stats(latents, labels, labels == 1, labels == 0)
     glasses = labels[:, GLASSES] == 1
     for keep in ((), ("Male",)):
         vector = vectors_from_stats(stats, VectorPlan(), keep=keep).vector("Eyeglasses")
-        projections = latents @ (vector.values / vector.norm)
-        assert vector.positive_projection == pytest.approx(projections[glasses].mean(), abs=1e-5)
-        assert vector.negative_projection == pytest.approx(projections[~glasses].mean(), abs=1e-5)
-        # The residual of projections on [1, glasses(, male)]: its standard deviation.
         design = np.column_stack([np.ones(count), labels[:, [GLASSES, *(
             [MALE] if keep else [])]]])
-        residual = projections - design @ np.linalg.lstsq(design, projections, rcond=None)[0]
-        expected = np.sqrt(residual @ residual / (count - design.shape[1]))
-        assert vector.spread == pytest.approx(expected, rel=1e-4)
-        assert vector.spread == pytest.approx(0.3, rel=0.1)  # the noise drawn along e0
+        residual = latents - design @ np.linalg.lstsq(design, latents, rcond=None)[0]
+        covariance = residual.T @ residual / (count - design.shape[1])
+        ridge = 1e-3 * np.trace(covariance) / dim
+        expected = np.linalg.solve(covariance + ridge * np.eye(dim), vector.values)
+        np.testing.assert_allclose(vector.discriminant, expected, rtol=1e-4)
+        scores = latents @ vector.discriminant
+        assert vector.positive_projection == pytest.approx(scores[glasses].mean(), rel=1e-4)
+        assert vector.negative_projection == pytest.approx(scores[~glasses].mean(), rel=1e-4)
+        assert vector.spread == pytest.approx(np.sqrt(expected @ covariance @ expected), rel=1e-4)
+        # The glasses signal on the noisy axis 3 counts less than on the quiet axis 0.
+        assert vector.discriminant[0] > 5 * vector.discriminant[3]
 
 
-def test_sampled_vectors_have_class_means_but_no_spread() -> None:
+def test_sampled_vectors_have_no_discriminant() -> None:
     world = make_world(200)
     plan = plan_vectors(world.arrays.labels, world.arrays.image_ids, per_attribute=20)
     vector = vectors_from_stats(_stats(world, plan), plan).vector("Male")
-    assert np.isfinite(vector.positive_projection) and np.isnan(vector.spread)
+    assert vector.discriminant is None and np.isnan(vector.spread)

@@ -41,8 +41,10 @@ class VectorRecord(Base):
     norm: Mapped[float] = mapped_column(Float)
     stderr: Mapped[float] = mapped_column(Float)  # standard error of the vector (same units)
     values: Mapped[list] = mapped_column(JSON)  # the vector, D floats
-    # Along the unit vector: mean projection of positives and negatives, within-class spread
-    # (what an adaptive edit needs; NULL for sampled sets and sets from before revision 0005).
+    # What an adaptive edit needs (NULL for sampled sets and sets from before revision 0006):
+    # the linear discriminant w (D floats), the mean score w . z of the positives and of the
+    # negatives, and the within-class standard deviation of the score.
     positive_projection: Mapped[float | None] = mapped_column(Float)
     negative_projection: Mapped[float | None] = mapped_column(Float)
     spread: Mapped[float | None] = mapped_column(Float)
+    discriminant: Mapped[list | None] = mapped_column(JSON)

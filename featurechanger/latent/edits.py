@@ -3,15 +3,15 @@
 Fixed (`--strength S`): z' = z + s * (sum of added vectors - sum of removed vectors), the same
 move for every face.
 
-Adaptive (`--margin K`): each face moves along each edited attribute's unit direction u just
-far enough that its projection <z', u> lies K within-class spreads beyond the mean projection
-of the class it is moved to (below the negatives' mean to remove, above the positives' mean to
-add); a face already there is not moved along u. A fixed strength moves a face whose glasses
-barely show as far as one whose glasses dominate its latent, so one overshoots (and drags
-everything correlated with the vector) while the other stays short; the adaptive move puts
-every face at the same place of the other class's distribution. The class means and spreads
-come with each vector (featurechanger.latent.vectors). Several attributes are moved one after
-the other, in the order removed then added.
+Adaptive (`--margin K`): each face moves along each edited attribute's vector v by its own
+amount t: just far enough that its discriminant score w . z' (Fisher's linear discriminant,
+recorded with the vector, see featurechanger.latent.vectors) lies K within-class spreads past
+the mean score of the class it is moved to (below the negatives' mean to remove, above the
+positives' mean to add); a face already there is not moved. A fixed strength moves a face whose
+glasses barely show as far as one whose glasses dominate its latent, so one is dragged too far
+(and everything correlated with the vector with it) while the other stays short; the adaptive
+move uses the best linear evidence of how much of the attribute each face has. Several
+attributes are moved one after the other, in the order removed then added.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ from featurechanger.errors import ConfigError
 from featurechanger.latent.vectors import AttributeVector, VectorSet
 
 DEFAULT_STRENGTH = 1.5
-# What an edit does when neither --strength nor --margin is given: None means the fixed
-# DEFAULT_STRENGTH, a number means an adaptive edit with that margin.
-DEFAULT_MARGIN: float | None = None
+# What an edit does when neither --strength nor --margin is given: an adaptive edit to two
+# within-class spreads past the other class's mean, where a Gaussian class has 2.3% of its
+# faces. On a validation set (README, "Measured") it beat the fixed 1.5 on success, preservation
+# and Male kept at once, for removing glasses and adding blond hair.
+DEFAULT_MARGIN: float | None = 2.0
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class EditSpec:
     add: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
     strength: float = DEFAULT_STRENGTH
-    margin: float | None = None  # adaptive edit: spreads beyond the target class's mean
+    margin: float | None = None  # adaptive edit: score spreads past the target class's mean
 
     @classmethod
     def parse(cls, add: Iterable[str] = (), remove: Iterable[str] = (),
@@ -124,15 +126,16 @@ def edit_latents(latents: np.ndarray, vectors: VectorSet, spec: EditSpec) -> np.
 
 def move_to_class(latents: np.ndarray, vector: AttributeVector, sign: float,
                   margin: float) -> np.ndarray:
-    """Move each latent along the vector's unit direction to `margin` spreads past the mean
-    projection of the positives (sign +1, adding) or of the negatives (sign -1, removing)."""
-    if not math.isfinite(vector.spread) or not math.isfinite(vector.negative_projection):
+    """Move each latent along the vector until its discriminant score is `margin` spreads past
+    the mean score of the positives (sign +1, adding) or of the negatives (sign -1, removing)."""
+    if vector.discriminant is None or not math.isfinite(vector.spread):
         raise ConfigError(
-            f"The vector of {vector.attribute!r} has no recorded class spread, which an "
+            f"The vector of {vector.attribute!r} has no recorded discriminant, which an "
             "adaptive edit (--margin) needs: recompute the vector set with `featurechanger "
             "vectors --run RUN` (every image, not --per-attribute), or use --strength.")
-    unit = vector.values.astype(np.float64) / vector.norm
+    discriminant = vector.discriminant.astype(np.float64)
+    gain = float(discriminant @ vector.values)  # score change per unit move along v (> 0)
     class_mean = vector.positive_projection if sign > 0 else vector.negative_projection
     target = class_mean + sign * margin * vector.spread
-    shortfall = sign * (target - latents @ unit)  # (N,) how far each latent is from the target
-    return latents + (sign * np.maximum(shortfall, 0.0))[:, None] * unit[None, :]
+    amount = np.maximum(sign * (target - latents @ discriminant) / gain, 0.0)  # (N,)
+    return latents + sign * amount[:, None] * vector.values.astype(np.float64)[None, :]

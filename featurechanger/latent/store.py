@@ -39,7 +39,9 @@ def save_vector_set(settings: Settings, run_id: int, vector_set: VectorSet, *,
             values=[float(value) for value in vector.values],
             positive_projection=_or_null(vector.positive_projection),
             negative_projection=_or_null(vector.negative_projection),
-            spread=_or_null(vector.spread))
+            spread=_or_null(vector.spread),
+            discriminant=None if vector.discriminant is None
+            else [float(value) for value in vector.discriminant])
             for vector in vector_set.vectors.values())
         vector_set.id = record.id
     return vector_set.id
@@ -59,7 +61,8 @@ def load_vector_set(settings: Settings, vector_set_id: int) -> VectorSet:
                                                   row.positives, row.negatives, row.stderr,
                                                   *map(_or_nan, (row.positive_projection,
                                                                  row.negative_projection,
-                                                                 row.spread)))
+                                                                 row.spread)),
+                                                  _array_or_none(row.discriminant))
                    for row in rows}
         return VectorSet(vectors=vectors, method=record.method, keep=tuple(record.keep),
                          per_attribute=record.per_attribute, seed=record.seed, split=record.split,
@@ -133,3 +136,7 @@ def _or_null(value: float) -> float | None:
 
 def _or_nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
+
+
+def _array_or_none(values: list | None) -> np.ndarray | None:
+    return None if values is None else np.asarray(values, dtype=np.float32)

@@ -18,12 +18,16 @@ reduces the total to one vector per attribute:
 Every vector comes with the counts behind it and the standard error of its length, so that a
 vector that is mostly sampling noise (an attribute with few positives) is reported, not hidden.
 
-Each vector also records where the two classes lie along it: the mean projection of the
-positives and of the negatives on its unit direction, and the spread (standard deviation) of a
-projection within a class (the residual of the same least-squares fit, so for a conditional
-vector it is the spread among faces that share the kept labels). An adaptive edit uses them to
-move each face to the other class's side by a margin counted in spreads, instead of by a fixed
-multiple of the vector (see featurechanger.latent.edits).
+Each vector also records its linear discriminant, for adaptive edits: w = Sigma^-1 v, where
+Sigma is the within-class covariance of the latents (the residual covariance of the same
+least-squares fit, so for a conditional vector it is the covariance among faces that share the
+kept labels). The score w . z is the best linear evidence of the attribute in a latent (Fisher's
+discriminant); the vector records the mean score of its positives and of its negatives and the
+within-class spread (standard deviation) of the score. An adaptive edit moves each face along v
+until its score lies a margin (counted in spreads) past the other class's mean (see
+featurechanger.latent.edits). The mean difference stays the direction of the move: under the
+model z = a + v * y + noise it is exactly what changing y changes, whereas moving along w would
+also move the latent along directions the classes barely vary in.
 """
 
 from __future__ import annotations
@@ -294,12 +298,13 @@ class AttributeVector:
     positives: int
     negatives: int
     stderr: float  # standard error of the vector (root of the summed per-dimension variances)
-    # Where the classes lie along the unit direction values / norm: the mean projection of the
-    # positives and of the negatives, and the standard deviation of a projection within a class
-    # (NaN where unknown: sets computed before these were recorded, or sampled sets).
+    # The linear discriminant w (D,) (None where unknown: sampled sets, and sets computed before
+    # it was recorded), the mean score w . z of the positives and of the negatives, and the
+    # standard deviation of a score within a class (NaN where unknown).
     positive_projection: float = math.nan
     negative_projection: float = math.nan
     spread: float = math.nan
+    discriminant: np.ndarray | None = None
 
     @property
     def norm(self) -> float:
@@ -419,22 +424,22 @@ def _second_coefficient(gram: np.ndarray, moments: np.ndarray, sq_total: float,
 
 def _class_projections(stats: VectorStats, a: int, values: np.ndarray, plan: VectorPlan,
                        gram: np.ndarray, moments: np.ndarray,
-                       count: int) -> tuple[float, float, float]:
-    """Mean projections of the positives and negatives of `a` on the unit vector, and the
-    within-class spread of a projection: the residual standard deviation of the fit along it.
+                       count: int) -> tuple[float, float, float, np.ndarray | None]:
+    """The discriminant w = Sigma^-1 v of attribute `a`, the mean scores w . z of its positives
+    and negatives, and the within-class spread of a score (see the module doc).
 
-    The spread needs Z^T Z over exactly the fitted images, which a sampled plan does not have
-    (each attribute samples its own images): NaN there.
+    Sigma needs Z^T Z over exactly the fitted images, which a sampled plan does not have (each
+    attribute samples its own images): all unknown there. Sigma gets a ridge of 1e-3 of its
+    mean variance, so that directions the latents never vary in cannot dominate w.
     """
-    norm = float(np.linalg.norm(values))
-    if norm == 0:
-        return math.nan, math.nan, math.nan
-    unit = values / norm
-    positive = float(stats.positive_sum[a] @ unit / stats.positive_count[a])
-    negative = float(stats.negative_sum[a] @ unit / stats.negative_count[a])
     if plan.per_attribute is not None:
-        return positive, negative, math.nan
-    beta = np.linalg.solve(gram, moments @ unit)  # the fit of the projections, (p,)
-    residual = float(unit @ stats.latent_cross @ unit) - float(beta @ (moments @ unit))
-    spread = math.sqrt(max(residual, 0.0) / max(count - len(gram), 1))
-    return positive, negative, spread
+        return math.nan, math.nan, math.nan, None
+    beta = np.linalg.solve(gram, moments)  # (p, D), the fit
+    residual = stats.latent_cross - beta.T @ moments  # Z^T Z - B^T X^T Z: residual Gram matrix
+    covariance = (residual + residual.T) / 2 / max(count - len(gram), 1)
+    ridge = 1e-3 * max(float(np.trace(covariance)) / len(covariance), 1e-12)
+    discriminant = np.linalg.solve(covariance + ridge * np.eye(len(covariance)), values)
+    spread = math.sqrt(max(float(discriminant @ covariance @ discriminant), 0.0))
+    positive = float(stats.positive_sum[a] @ discriminant / stats.positive_count[a])
+    negative = float(stats.negative_sum[a] @ discriminant / stats.negative_count[a])
+    return positive, negative, spread, discriminant.astype(np.float32)

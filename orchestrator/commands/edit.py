@@ -22,8 +22,13 @@ SPLITS = ("all", "train", "val", "test")
 @click.option("--add", multiple=True, metavar="ATTR", help="Attribute to add (repeatable).")
 @click.option("--remove", multiple=True, metavar="ATTR",
               help="Attribute to remove, e.g. Eyeglasses (repeatable).")
-@click.option("--strength", type=float, default=1.5, show_default=True,
-              help="How far to move, in units of the attribute vectors.")
+@click.option("--strength", type=float, metavar="S",
+              help="Fixed edit: move every face S times the attribute vectors (the seed's "
+                   "method; 1.5 was its default).")
+@click.option("--margin", type=float, metavar="K",
+              help="Adaptive edit (the default, K = 2): move each face along the vector until "
+                   "its linear-discriminant score is K within-class spreads past the other "
+                   "class's mean. Give --strength or --margin, not both.")
 @click.option("--keep", multiple=True, metavar="ATTR",
               help="Use the run's vector set conditioned to leave ATTR unchanged, e.g. "
                    "--keep Male (compute it with `featurechanger vectors --keep ATTR`).")
@@ -45,7 +50,8 @@ SPLITS = ("all", "train", "val", "test")
 @submit_options
 @click.pass_context
 def edit(ctx: click.Context, run_id: int, data: str, add: tuple[str, ...],
-         remove: tuple[str, ...], strength: float, keep: tuple[str, ...],
+         remove: tuple[str, ...], strength: float | None, margin: float | None,
+         keep: tuple[str, ...],
          vector_set_id: int | None, where: tuple[str, ...], split: str, output: str, out: str,
          queue: str | None, wait: bool, as_json: bool) -> None:
     """Edit every selected image of a shard set, e.g. remove glasses from all who wear them:
@@ -57,6 +63,6 @@ def edit(ctx: click.Context, run_id: int, data: str, add: tuple[str, ...],
     `featurechanger jobs show ID --failed` lists images that failed, and why.
     """
     params = {"run": run_id, "data": data, "add": list(add), "remove": list(remove),
-              "strength": strength, "keep": list(keep), "vectors": vector_set_id,
+              "strength": strength, "margin": margin, "keep": list(keep), "vectors": vector_set_id,
               "where": list(where), "split": split, "output": output, "out": out}
     submit_job(ctx, "edit", params, queue=queue, wait=wait, as_json=as_json)
