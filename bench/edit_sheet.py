@@ -1,0 +1,62 @@
+"""The before/after sheet of README: glasses faces of an evaluation set, each with the default
+edit in every output mode and its counterfactual twin (the truth).
+
+    FEATURECHANGER_HOME=... .venv/bin/python bench/edit_sheet.py --run 2 --keep Male \\
+        --data /work/fc-data/shards-eval16k --twin /work/fc-data/eval16k-twin \\
+        --out docs/edit-sheet.png
+
+The faces are the first ones with glasses in the shard set, not picked by hand. The PNG is
+written with a 64-colour palette so that it stays small enough for the repository.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+
+@click.command()
+@click.option("--run", "run_id", type=int, required=True)
+@click.option("--keep", multiple=True, help="Use the run's vector set that keeps ATTR.")
+@click.option("--data", required=True, help="Shard set of the faces.")
+@click.option("--twin", required=True, help="The dataset's twin without glasses.")
+@click.option("--faces", type=int, default=6, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), required=True)
+def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, faces: int,
+         out: str) -> None:
+    from featurechanger.attributes import ATTRIBUTE_INDEX
+    from featurechanger.config import load_settings
+    from featurechanger.data.shards import open_shard_set
+    from featurechanger.editing.batch import decode_spec_edit, read_photo
+    from featurechanger.latent.edits import EditSpec, edit_amount
+    from featurechanger.latent.store import vector_set_for_run
+    from featurechanger.render.compose import OUTPUT_MODES, compose
+    from featurechanger.render.sheet import labelled_sheet
+    from featurechanger.training.runs import load_run_model
+
+    settings = load_settings()
+    model = load_run_model(settings, run_id)
+    vectors = vector_set_for_run(settings, run_id, None, keep)
+    spec = EditSpec.parse(remove=["Eyeglasses"], *edit_amount(None, None))
+    shard_set = open_shard_set(data)
+    arrays = shard_set.load(model.resolution, None)
+    rows = np.flatnonzero(arrays.labels[:, ATTRIBUTE_INDEX["Eyeglasses"]] == 1)[:faces]
+    reconstructions, edits = decode_spec_edit(model, arrays.images[rows], vectors, spec)
+    sheet_rows = []
+    for row, reconstruction, edit in zip(rows, reconstructions, edits):
+        photo = read_photo(Path(shard_set.dataset_root) / arrays.source_paths[row])
+        box = tuple(int(v) for v in arrays.crop_boxes[row])
+        sheet_rows.append([photo, *(compose(photo, box, reconstruction, edit, mode)
+                                    for mode in OUTPUT_MODES),
+                           read_photo(Path(twin) / arrays.source_paths[row])])
+    labels = ["photo", *OUTPUT_MODES, "twin (truth)"]
+    sheet = labelled_sheet(sheet_rows, labels, cell=150)
+    sheet.quantize(colors=64, method=2).save(out, optimize=True)
+    print(f"Wrote {out} ({Path(out).stat().st_size // 1024} KB): {spec.describe()}, vector set "
+          f"{vectors.id}, faces {', '.join(arrays.image_ids[r] for r in rows)}")
+
+
+if __name__ == "__main__":
+    main()
