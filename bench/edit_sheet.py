@@ -39,7 +39,7 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, faces: int,
     settings = load_settings()
     model = load_run_model(settings, run_id)
     vectors = vector_set_for_run(settings, run_id, None, keep)
-    spec = EditSpec.parse(remove=["Eyeglasses"], *edit_amount(None, None))
+    spec = EditSpec.parse((), ["Eyeglasses"], *edit_amount(None, None))
     shard_set = open_shard_set(data)
     arrays = shard_set.load(model.resolution, None)
     rows = np.flatnonzero(arrays.labels[:, ATTRIBUTE_INDEX["Eyeglasses"]] == 1)[:faces]

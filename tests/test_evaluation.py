@@ -19,7 +19,7 @@ from featurechanger.evaluation.classifier import (balanced_accuracy, load_classi
                                                   train_classifier)
 from featurechanger.evaluation.quality import evaluate_edit, judge_view
 from featurechanger.evaluation.regions import eye_band
-from featurechanger.latent.edits import EditSpec, edit_direction
+from featurechanger.latent.edits import EditSpec, edit_amount, edit_direction
 from featurechanger.latent.vectors import VectorPlan, shard_stats, vectors_from_stats
 from featurechanger.render.compose import compose
 from tests.editing_world import CROP_BOX, EYES, GLASSES, identity_model, make_world, write_photos
@@ -130,6 +130,15 @@ def test_evaluation_reports_rates_and_beats_doing_nothing_against_twins(toy: dic
     assert report["twin_success"] > 0.9 and report["twin_male_preserved"] > 0.9  # the ceiling
     assert report["band_truth_psnr"] > report["band_do_nothing_psnr"] + 3
     assert report["band_truth_psnr"] > report["band_blurred_psnr"]
+
+
+def test_the_default_adaptive_edit_removes_glasses_and_keeps_male(toy: dict) -> None:
+    spec = EditSpec.parse((), ["Eyeglasses"], *edit_amount(None, None))
+    assert spec.adaptive
+    report, _ = evaluate_edit(toy["test"], model=toy["model"], vectors=toy["kept"], spec=spec,
+                              classifier=toy["classifier"], dataset_root=toy["data"],
+                              output="blend")
+    assert report["success"] > 0.9 and report["male_preserved"] > 0.9
 
 
 def test_a_twin_of_other_faces_or_another_change_is_refused(toy: dict, tmp_path: Path) -> None:
