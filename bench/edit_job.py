@@ -1,6 +1,6 @@
 """The same dataset-wide edit in-process and through Redis with two worker processes, side by side.
 
-    .venv/bin/python bench/edit_job.py [--faces 20480] [--out bench/out/edit_job]
+    .venv/bin/python bench/edit_job.py [--faces 20480 | --shards SHARDS] [--out bench/out/edit_job]
 
 Both arms edit every face (remove Eyeglasses, full-resolution blend, one PNG per face) of the
 same shards (2,048 faces each) with the same checkpoint and vectors, on the same PostgreSQL
@@ -42,6 +42,9 @@ SHARD_SIZE = 2048
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=int, default=10 * SHARD_SIZE)
+    parser.add_argument("--shards", type=Path,
+                        help="Use this existing shard set (32 px, shards of 2,048, its photos in "
+                             "place) instead of making --faces synthetic faces.")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "edit_job")
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores")
@@ -49,7 +52,8 @@ def main() -> None:
         env = {**os.environ, "FEATURECHANGER_HOME": str(args.out / "home"),
                "FEATURECHANGER_DATABASE_URL": url}
         os.environ.update(env)
-        world = prepare(args.out, args.faces)
+        world = prepare(args.out, args.faces, args.shards)
+        args.faces = world["faces"]
         edit = ["edit", "--run", str(world["run_id"]), "--data", str(world["shards"]),
                 "--remove", "Eyeglasses"]
         local = in_process(edit, args.out)
@@ -59,9 +63,9 @@ def main() -> None:
     print(f"load average at end: {os.getloadavg()[0]:.2f} (1 min)")
 
 
-def prepare(out: Path, faces: int) -> dict:
-    """Faces and shards (kept between runs), then a DCAE trained for a few steps and its
-    vectors (the speed of an edit does not depend on how well the model is trained)."""
+def prepare(out: Path, faces: int, existing: Path | None) -> dict:
+    """Faces and shards (kept between runs, or `existing`), then a DCAE trained for a few steps
+    and its vectors (the speed of an edit does not depend on how well the model is trained)."""
     import torch
 
     from featurechanger.config import load_settings
@@ -77,16 +81,22 @@ def prepare(out: Path, faces: int) -> dict:
     torch.set_num_threads(THREADS)
     settings = load_settings()
     upgrade(settings.database_url)
-    dataset = out / "faces"
-    if not (dataset / "synthetic.json").exists() or _count(dataset) != faces:
-        write_synthetic(dataset, faces, seed=0)
-    shards = build_shards(dataset, out / "shards", sizes=(32,), shard_size=SHARD_SIZE).path
+    if existing is not None:
+        shard_set = open_shard_set(existing)
+        if shard_set.shard_size != SHARD_SIZE or 32 not in shard_set.sizes:
+            sys.exit(f"--shards {existing}: needs 32 px shards of {SHARD_SIZE} images.")
+        shards = shard_set.path
+    else:
+        dataset = out / "faces"
+        if not (dataset / "synthetic.json").exists() or _count(dataset) != faces:
+            write_synthetic(dataset, faces, seed=0)
+        shards = build_shards(dataset, out / "shards", sizes=(32,), shard_size=SHARD_SIZE).path
     run_id = train(TrainOptions(model="dcae", data=str(shards), steps=20, device="cpu"),
                    settings, progress=False)
     vectors = compute_vector_set(load_run_model(settings, run_id), open_shard_set(shards))
     save_vector_set(settings, run_id, vectors,
                     checkpoint=run_checkpoint_path(settings, get_run(settings, run_id)))
-    return {"run_id": run_id, "shards": shards}
+    return {"run_id": run_id, "shards": shards, "faces": open_shard_set(shards).num_images}
 
 
 def _count(dataset: Path) -> int:
@@ -181,7 +191,7 @@ def timings(job_id: int) -> tuple[float, list[float], list[float]]:
 
 
 def report(faces: int, local: dict, distributed: dict) -> None:
-    print(f"\nremove Eyeglasses on {faces:,} faces, {faces // SHARD_SIZE} shards of "
+    print(f"\nremove Eyeglasses on {faces:,} faces, {-(-faces // SHARD_SIZE)} shards of "
           f"{SHARD_SIZE:,}, {THREADS} torch threads in all per arm")
     print(f"{'arm':<34} {'seconds':>8} {'images/s':>9} {'shard s':>8} {'gap s':>7} {'gap %':>6}")
     rates = {}
