@@ -44,7 +44,8 @@ def evaluate(arguments: list[str], threads: int) -> dict:
 def planned_rows(runs: tuple[str, ...], data: str, twin: str, extra: list[str],
                  add_limit: int) -> list[dict]:
     """One row per evaluation: every model x vector set x output removing glasses (against the
-    twin), then adding each of ADDED with the default blend (at most `add_limit` faces)."""
+    twin), then adding each of ADDED with the default blend and both vector sets (at most
+    `add_limit` faces)."""
     rows = []
     for name, run_id in (item.split("=", 1) for item in runs):
         base = ["--run", run_id, "--data", data, *extra]
@@ -55,9 +56,11 @@ def planned_rows(runs: tuple[str, ...], data: str, twin: str, extra: list[str],
                              "arguments": [*base, "--remove", "Eyeglasses", *keep, "--output",
                                            output, "--twin", twin]})
         for attribute in ADDED:
-            rows.append({"model": name, "vectors": "plain", "output": "blend",
-                         "edit": f"+{attribute}",
-                         "arguments": [*base, "--add", attribute, "--limit", str(add_limit)]})
+            for keep in ((), ("--keep", "Male")):
+                rows.append({"model": name, "vectors": "keep Male" if keep else "plain",
+                             "output": "blend", "edit": f"+{attribute}",
+                             "arguments": [*base, "--add", attribute, *keep, "--limit",
+                                           str(add_limit)]})
     return rows
 
 
