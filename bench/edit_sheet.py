@@ -5,8 +5,7 @@ edit in every output mode and its counterfactual twin (the truth).
         --data /work/fc-data/shards-eval16k --twin /work/fc-data/eval16k-twin \\
         --out docs/edit-sheet.png
 
-The faces are the first ones with glasses in the shard set, not picked by hand. The PNG is
-written with a 64-colour palette so that it stays small enough for the repository.
+The faces are the first ones with glasses in the shard set, not picked by hand.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import numpy as np
 @click.option("--keep", multiple=True, help="Use the run's vector set that keeps ATTR.")
 @click.option("--data", required=True, help="Shard set of the faces.")
 @click.option("--twin", required=True, help="The dataset's twin without glasses.")
-@click.option("--faces", type=int, default=6, show_default=True)
+@click.option("--faces", type=int, default=4, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True)
 def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, faces: int,
          out: str) -> None:
@@ -53,7 +52,7 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, faces: int,
                            read_photo(Path(twin) / arrays.source_paths[row])])
     labels = ["photo", *OUTPUT_MODES, "twin (truth)"]
     sheet = labelled_sheet(sheet_rows, labels, cell=150)
-    sheet.quantize(colors=64, method=2).save(out, optimize=True)
+    sheet.save(out, optimize=True)
     print(f"Wrote {out} ({Path(out).stat().st_size // 1024} KB): {spec.describe()}, vector set "
           f"{vectors.id}, faces {', '.join(arrays.image_ids[r] for r in rows)}")
 
