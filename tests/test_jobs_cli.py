@@ -187,6 +187,8 @@ PLANS = {
     "vectors": {"run": "RUN", "keep": ["Male"]},
     "interpolate": {"run": "RUN", "where": ["Male=1"], "add": ["Smiling"], "out": "OUT"},
     "shard": {"dataset": "DATASET", "out": "OUT"},
+    "edit": {"run": "RUN", "data": "SHARDS", "remove": ["Eyeglasses"], "keep": [],
+             "where": ["Eyeglasses=1"], "out": "OUT"},
 }
 
 

@@ -6,10 +6,7 @@ what the in-process library does. One small world (faces, shards, DCAE, vectors)
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -114,23 +111,6 @@ def test_an_edit_that_cannot_work_is_refused_before_any_job(
                  "--out", tmp_path)
     assert result.exit_code == 1 and message in result.output
     assert json.loads(cli(settings, "jobs", "list", "--json").stdout)["jobs"] == before
-
-
-def test_planning_an_edit_job_does_not_import_torch(world: tuple[Settings, EditWorld],
-                                                   tmp_path: Path) -> None:
-    """Submitting must stay fast: the planner reads rows and shard indexes, never a model."""
-    settings, made = world
-    params = {"run": made.run_id, "data": str(made.shards), "remove": ["Eyeglasses"],
-              "keep": [], "where": ["Eyeglasses=1"], "out": str(tmp_path)}
-    code = ("import sys; from featurechanger.config import load_settings; "
-            "from featurechanger.jobs.submit import new_job; "
-            f"new_job(load_settings(), 'edit', {params!r}, queue='gpu'); "
-            "sys.exit(3 if 'torch' in sys.modules else 0)")
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith("FEATURECHANGER_")}
-    planned = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             env={**env, "FEATURECHANGER_HOME": str(settings.home)})
-    assert planned.returncode == 0, planned.stderr[-2000:]
 
 
 def test_a_vectors_job_reduces_its_shards_to_the_in_process_vectors(

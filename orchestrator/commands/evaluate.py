@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from orchestrator.commands.vectors import SPLITS, data_option, device_option
+from orchestrator.commands.vectors import margin_option, SPLITS, data_option, device_option
 from orchestrator.output import emit, json_option, settings_from_context
 
 
@@ -19,9 +19,7 @@ from orchestrator.output import emit, json_option, settings_from_context
 @click.option("--strength", type=float, metavar="S",
               help="Fixed edit: move every face S times the vector [default: the edit "
                    "default, see `featurechanger edit --help`].")
-@click.option("--margin", type=float, metavar="K",
-              help="Adaptive edit instead of --strength: move each face to K within-class "
-                   "spreads past the other class's mean along the vector (see docs).")
+@margin_option
 @click.option("--output", type=click.Choice(["blend", "residual", "decoded"]), default="blend",
               show_default=True, help="How the edit is composed onto the full-size photo.")
 @data_option

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from orchestrator.commands.vectors import data_option, device_option
+from orchestrator.commands.vectors import margin_option, data_option, device_option
 from orchestrator.output import emit, json_option, settings_from_context
 
 if TYPE_CHECKING:
@@ -29,9 +29,7 @@ def comma_list(value: str) -> list[str]:
 @click.option("--strength", type=float, metavar="S",
               help="Fixed edit: how far each edit moves, in units of the attribute's vector "
                    "[default: the edit default, see `featurechanger edit --help`].")
-@click.option("--margin", type=float, metavar="K",
-              help="Adaptive edit instead of --strength: move each face to K within-class "
-                   "spreads past the other class's mean along the vector (see docs).")
+@margin_option
 @click.option("--vectors", "vector_set_id", type=int, metavar="ID",
               help="Vector set to use [default: the run's newest plain one].")
 @data_option

@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from featurechanger.render.gif import DEFAULT_FRAMES
-from orchestrator.commands.vectors import data_option, device_option
+from orchestrator.commands.vectors import margin_option, data_option, device_option
 from orchestrator.output import emit, settings_from_context
 from orchestrator.submit import submit_job, submit_options
 
@@ -40,9 +40,7 @@ FORMS = ("Give one of: --image ID with --add/--remove ATTR (one GIF); --from ID 
 @click.option("--strength", type=float, metavar="S",
               help="Fixed edit strength of the last frame (the seed's GIFs used 2) [default: "
                    "the edit default, see `featurechanger edit --help`].")
-@click.option("--margin", type=float, metavar="K",
-              help="Adaptive edit instead of --strength: move each face to K within-class "
-                   "spreads past the other class's mean along the vector (see docs).")
+@margin_option
 @click.option("--vectors", "vector_set_id", type=int, metavar="ID",
               help="Vector set to use [default: the run's newest plain one].")
 @data_option

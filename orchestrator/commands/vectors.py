@@ -19,6 +19,10 @@ device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda
                              help="auto: the first CUDA GPU when there is one, else the CPU.")
 data_option = click.option("--data", type=click.Path(file_okay=False), metavar="SHARDS",
                            help="Shard set to read [default: the one the run was trained on].")
+margin_option = click.option(
+    "--margin", type=float, metavar="K",
+    help="Adaptive edit instead of --strength: move each face to K within-class spreads past "
+         "the other class's mean along the vector (see docs).")
 
 
 @click.group(invoke_without_command=True)
