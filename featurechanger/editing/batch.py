@@ -217,14 +217,6 @@ def check_aligned_photo(path: Path, resolution: int) -> None:
                         f"{resolution} px; use a photo at least {resolution} px wide.")
 
 
-def attribute_frames(model: torch.nn.Module, images: np.ndarray, direction: np.ndarray,
-                     strength: float, frames: int, *, device: torch.device | str = "cpu",
-                     batch_size: int = 256) -> np.ndarray:
-    """(N, T, R, R, 3) float: decode(z + t * s * direction) for t from 0 to 1 in T frames."""
-    return edit_frames(model, images, lambda z: apply_edit(z, direction, strength), frames,
-                       device=device, batch_size=batch_size)
-
-
 def edit_frames(model: torch.nn.Module, images: np.ndarray,
                 edit: Callable[[np.ndarray], np.ndarray], frames: int, *,
                 device: torch.device | str = "cpu", batch_size: int = 256) -> np.ndarray:
