@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import click
 
@@ -68,3 +69,15 @@ main.add_command(grid.grid)
 main.add_command(interpolate.interpolate)
 main.add_command(classifier.classifier)
 main.add_command(evaluate.evaluate)
+
+
+def run() -> None:
+    """The console script: `main`, with SIGTERM (`kill`, `docker stop`) handled like Ctrl-C, so
+    that an in-process job or training run that is stopped is recorded as interrupted (and
+    `jobs retry` / `train --resume` continue it) instead of staying "running" forever."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    main()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")

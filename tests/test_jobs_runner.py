@@ -5,6 +5,8 @@ only what failed. The handlers below stand in for the domain code (this module i
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from dataclasses import replace
 
@@ -137,3 +139,23 @@ def test_interrupting_an_in_process_run_cancels_the_job_for_retry(toy: Settings)
     retry_job(toy.database_url, job_id)
     run_in_process(toy, job_id)
     assert job_summary(toy.database_url, job_id)["state"] == "succeeded"
+
+
+def test_the_console_script_turns_sigterm_into_an_interrupt() -> None:
+    """`kill` or `docker stop` on `featurechanger` unwinds like Ctrl-C (the test above: the job
+    is cancelled for retry) instead of ending the process with the job left 'running'."""
+    code = ("import time, orchestrator.cli as cli\n"
+            "def main():\n"
+            "    try:\n"
+            "        print('ready', flush=True)\n"
+            "        time.sleep(60)\n"
+            "    except KeyboardInterrupt:\n"
+            "        print('interrupted', flush=True)\n"
+            "        raise SystemExit(130)\n"
+            "cli.main = main\n"
+            "cli.run()\n")
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "ready\n"
+    process.terminate()
+    output, _ = process.communicate(timeout=30)
+    assert (output, process.returncode) == ("interrupted\n", 130)

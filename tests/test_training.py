@@ -63,15 +63,17 @@ def assert_same_training_state(first: dict, second: dict) -> None:
             assert torch.equal(value, second_moments[index][key]), (index, key)
 
 
-def interrupt_after(monkeypatch: pytest.MonkeyPatch, steps: int) -> None:
-    """Press Ctrl-C (a real SIGINT) right after the `steps`-th training step of this call."""
+def interrupt_after(monkeypatch: pytest.MonkeyPatch, steps: int,
+                    signal_number: int = signal.SIGINT) -> None:
+    """Press Ctrl-C (a real SIGINT, or another signal) right after the `steps`-th training step
+    of this call."""
     original, calls = loop.train_step, []
 
     def step_then_maybe_interrupt(*args: object) -> torch.Tensor:
         loss = original(*args)
         calls.append(1)
         if len(calls) == steps:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal_number)
         return loss
 
     monkeypatch.setattr(loop, "train_step", step_then_maybe_interrupt)
@@ -176,6 +178,44 @@ def test_resume_after_ctrl_c_matches_an_uninterrupted_run(
                                final_checkpoint(settings, run_id))
     assert ([(m.step, m.val_loss, m.train_loss) for m in run_metrics(settings, whole)]
             == [(m.step, m.val_loss, m.train_loss) for m in run_metrics(settings, run_id)])
+
+
+def test_sigterm_saves_and_stops_like_ctrl_c(shards: str, settings: Settings,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    interrupt_after(monkeypatch, 2, signal.SIGTERM)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(TrainOptions(data=shards, model="dcae", steps=8, batch_size=16), settings,
+              progress=False)
+    assert get_run(settings, stopped.value.run_id).state == "interrupted"
+    assert final_checkpoint(settings, stopped.value.run_id)["training"]["step"] == 2
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the loop's handler is gone
+
+
+def test_killed_train_command_records_the_run_interrupted_and_the_job_cancelled(
+        shards: str, settings: Settings, home: Path) -> None:
+    """`kill` (SIGTERM) on the console script: the run and its in-process job must not stay
+    'running'; the run resumes from its checkpoint."""
+    import time
+
+    from featurechanger.jobs.store import job_summary
+
+    command = [sys.executable, "-c", "from orchestrator.cli import run; run()", "train",
+               "--model", "dcae", "--data", shards, "--steps", "100000", "--batch-size", "16",
+               "--checkpoint-every", "5", "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    started = time.monotonic()
+    while not (list_runs(settings) and list_runs(settings)[0].step > 0):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < started + 120, "training never started"
+        time.sleep(0.2)
+    process.terminate()
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode != 0
+    run = list_runs(settings)[0]
+    assert run.state == "interrupted", errors.decode()
+    assert job_summary(settings.database_url, 1)["state"] == "cancelled"
+    assert final_checkpoint(settings, run.id)["training"]["step"] == run.step
 
 
 def test_time_budget_stops_cleanly_and_resumes(shards: str, settings: Settings) -> None:

@@ -6,8 +6,9 @@ learning rate (featurechanger.training.lr) -> batch -> Adam step -> progress; at
 the end: a checkpoint with weights, optimizer, step, phase, alpha and RNG state.
 
 Stopping: `minutes` stops cleanly after the step that crosses the budget (state "stopped");
-Ctrl-C finishes the current step, saves a checkpoint and raises TrainingInterrupted (state
-"interrupted"; a second Ctrl-C stops at once, keeping the last periodic checkpoint). Either
+Ctrl-C or SIGTERM (`kill`, `docker stop`) finishes the current step, saves a checkpoint and
+raises TrainingInterrupted (state "interrupted"; a second one stops at once, keeping the last
+periodic checkpoint). Either
 way `train(TrainOptions(resume=run_id), ...)` continues exactly where the run stopped.
 
 PGAE and the optimizer: one Adam holds every block's parameters from the first step and is
@@ -207,7 +208,7 @@ def _fit(session: _Session, plan: _Plan, checkpoint: dict | None, progress: bool
     bar = tqdm(total=total * options.batch_size, initial=start * options.batch_size,
                unit="img", desc=f"run {session.run_id} {options.model}", disable=not progress,
                dynamic_ncols=True)
-    with bar, _ctrl_c_requests() as stop_requested:
+    with bar, _stop_requests() as stop_requested:
         for step in range(start, total):
             phase = _phase(model, schedule, step, options.batch_size)
             if isinstance(model, PGAE):
@@ -344,11 +345,12 @@ def _past(deadline: float | None) -> bool:
 
 
 @contextlib.contextmanager
-def _ctrl_c_requests() -> Iterator[threading.Event]:
-    """An event the first Ctrl-C sets (the loop then saves and stops); a second one raises.
+def _stop_requests() -> Iterator[threading.Event]:
+    """An event the first Ctrl-C or SIGTERM sets (the loop then saves and stops); a second one
+    raises.
 
-    Signal handlers exist only in the main thread; elsewhere (a worker thread) Ctrl-C keeps
-    its usual meaning and the last periodic checkpoint is what a resume starts from.
+    Signal handlers exist only in the main thread; elsewhere (a worker thread) the signals keep
+    their usual meaning and the last periodic checkpoint is what a resume starts from.
     """
     requested = threading.Event()
     if threading.current_thread() is not threading.main_thread():
@@ -360,8 +362,10 @@ def _ctrl_c_requests() -> Iterator[threading.Event]:
             raise KeyboardInterrupt
         requested.set()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {number: signal.signal(number, handler)
+                for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield requested
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, former in previous.items():
+            signal.signal(number, former)
