@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # torch is imported only where a model is loaded: job submiss
 
     from featurechanger.models import Autoencoder
 
-# running -> completed | stopped (time budget) | interrupted (Ctrl-C) | failed
+# running -> completed | stopped (time budget) | interrupted (Ctrl-C, SIGTERM) | failed
 RESUMABLE_STATES = ("running", "stopped", "interrupted", "failed")
 
 

@@ -87,7 +87,8 @@ def train(ctx: click.Context, as_json: bool, dfc_weights: str | None, resume: in
     """Train a model on the train split of a shard set, validating on its val split.
 
     Each epoch records val loss, PSNR and SSIM and writes a reconstruction sheet; see them with
-    `featurechanger runs show RUN`. Ctrl-C saves a checkpoint first; continue with --resume.
+    `featurechanger runs show RUN`. Ctrl-C or SIGTERM (kill, docker stop) saves a checkpoint
+    first; continue with --resume.
     With FEATURECHANGER_BROKER_URL set, the run is queued to a worker as a train job and the
     job id is printed (--wait follows it); --json prints {"run_id", "state", "job_id"} once
     the run has ended, or {"job_id", ...} for a queued job.
