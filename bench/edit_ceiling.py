@@ -1,0 +1,121 @@
+"""What better masks could reach with this decoder: removing glasses, judged as `evaluate` judges.
+
+The blend has to guess which photo pixels belong to the glasses. The counterfactual twin knows:
+where photo and twin differ (by more than --object-levels on some channel) is the object. This
+bench composes the decoded edit onto exactly those pixels (an oracle mask no real edit has)
+and compares it with the project's outputs and the twin, on the same faces and classifier:
+
+    FEATURECHANGER_HOME=... .venv/bin/python bench/edit_ceiling.py --run 1 --keep Male \\
+        --data /work/fc-data/shards-val6k --twin /work/fc-data/val6k-twin
+
+Arms: blend and decoded (the project's outputs), `object mask + decoded edit` (the oracle mask
+filled with decode(z')), `object mask + photo fill` (the oracle mask filled from the photo
+around it, no model at all) and the twin (a perfect edit). For each: success, others kept and
+Male kept with 95% intervals, and the attributes whose prediction it flips most often (next to
+the twin's, the classifier's own correlations). If the oracle mask + decoded edit misses the
+targets too, the decoder's pixels, not the mask, are the limit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+
+def object_mask(photo: np.ndarray, twin: np.ndarray, levels: int) -> np.ndarray:
+    """(H, W, 1) float: 1 where photo and twin differ by more than `levels` on some channel."""
+    difference = np.abs(photo.astype(np.int16) - twin.astype(np.int16)).max(axis=2)
+    return (difference > levels).astype(np.float32)[..., None]
+
+
+def fill_from_surroundings(photo: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Normalised convolution: each masked pixel becomes the Gaussian-weighted mean of the
+    unmasked pixels around it (a simple inpainting)."""
+    from featurechanger.render.images import gaussian_blur
+
+    known = 1.0 - mask
+    weights = np.maximum(gaussian_blur(known, sigma), 1e-6)
+    return gaussian_blur(photo * known, sigma) / weights
+
+
+def masked(photo: np.ndarray, source: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
+    """The photo with the masked pixels taken from `source` (uint8, e.g. the decoded output),
+    or with None filled from the photo around them."""
+    from featurechanger.render.images import to_uint8
+
+    image = photo.astype(np.float32) / 255.0
+    filling = (fill_from_surroundings(image, mask, sigma=2.0) if source is None
+               else source.astype(np.float32) / 255.0)
+    return to_uint8(image + mask * (filling - image))
+
+
+@click.command()
+@click.option("--run", "run_id", type=int, required=True)
+@click.option("--keep", multiple=True, help="Use the run's vector set that keeps ATTR.")
+@click.option("--data", required=True, help="Shard set of the faces.")
+@click.option("--twin", required=True, help="The dataset's twin without glasses.")
+@click.option("--limit", type=int, default=None, help="At most this many faces.")
+@click.option("--object-levels", type=int, default=16, show_default=True,
+              help="Photo-twin difference (0-255) above which a pixel is the object; JPEG "
+                   "error at quality 80-95 stays well below it.")
+def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | None,
+         object_levels: int) -> None:
+    from featurechanger.attributes import ATTRIBUTES
+    from featurechanger.config import load_settings
+    from featurechanger.data.shards import open_shard_set
+    from featurechanger.editing.batch import decode_spec_edit, read_photo
+    from featurechanger.editing.inputs import run_shard_set
+    from featurechanger.evaluation.classifier import default_classifier_path, load_classifier
+    from featurechanger.evaluation.quality import _Scores, judge_view, select_for_edit, summarise
+    from featurechanger.latent.edits import EditSpec, edit_amount
+    from featurechanger.latent.store import vector_set_for_run
+    from featurechanger.render.compose import compose
+    from featurechanger.training.runs import load_run_model
+
+    settings = load_settings()
+    model = load_run_model(settings, run_id)
+    vectors = vector_set_for_run(settings, run_id, None, keep)
+    judge = load_classifier(default_classifier_path(settings, run_shard_set(settings, run_id)))
+    spec = EditSpec.parse((), ["Eyeglasses"], *edit_amount(None, None))
+    shard_set = open_shard_set(data)
+    arrays = shard_set.load(model.resolution, None)
+    rows = select_for_edit(arrays.labels, spec)[:limit]
+    arms = ("photo", "blend", "decoded", "object mask + decoded edit",
+            "object mask + photo fill", "twin")
+    views: dict[str, list[np.ndarray]] = {arm: [] for arm in arms}
+    for start in range(0, len(rows), 256):
+        batch = rows[start:start + 256]
+        reconstructions, edits = decode_spec_edit(model, arrays.images[batch], vectors, spec)
+        for row, reconstruction, edit in zip(batch, reconstructions, edits):
+            photo = read_photo(Path(shard_set.dataset_root) / arrays.source_paths[row])
+            truth = read_photo(Path(twin) / arrays.source_paths[row])
+            box = tuple(int(v) for v in arrays.crop_boxes[row])
+            mask = object_mask(photo, truth, object_levels)
+            decoded = compose(photo, box, reconstruction, edit, "decoded")
+            images = {"photo": photo, "twin": truth, "decoded": decoded,
+                      "blend": compose(photo, box, reconstruction, edit, "blend"),
+                      "object mask + decoded edit": masked(photo, decoded, mask),
+                      "object mask + photo fill": masked(photo, None, mask)}
+            for arm in arms:
+                views[arm].append(judge_view(images[arm], box))
+    predictions = {arm: judge.predict(np.stack(views[arm])) for arm in arms}
+    print(f"{len(rows)} faces with glasses, run {run_id}, vector set {vectors.id}, "
+          f"{spec.describe()}; rates in % with 95% intervals")
+    for arm in arms[1:]:
+        scores = _Scores(predictions={"photo": [predictions["photo"]],
+                                      "edit": [predictions[arm]]})
+        report = summarise(scores, judge, spec)
+        flips = (predictions[arm] != predictions["photo"]).mean(axis=0)
+        most = sorted((i for i in range(len(ATTRIBUTES)) if ATTRIBUTES[i] in judge.judged
+                       and ATTRIBUTES[i] != "Eyeglasses"), key=lambda i: -flips[i])[:4]
+        cells = [f"{key} {100 * report[key]:.1f} [{100 * report[key + '_ci'][0]:.1f}, "
+                 f"{100 * report[key + '_ci'][1]:.1f}]"
+                 for key in ("success", "preserved", "male_preserved")]
+        print(f"| {arm} | " + " | ".join(cells) + " | most flipped: "
+              + ", ".join(f"{ATTRIBUTES[i]} {100 * flips[i]:.1f}" for i in most) + " |")
+
+
+if __name__ == "__main__":
+    main()
