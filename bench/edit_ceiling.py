@@ -68,7 +68,7 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
     from featurechanger.editing.batch import decode_spec_edit, read_photo
     from featurechanger.editing.inputs import run_shard_set
     from featurechanger.evaluation.classifier import default_classifier_path, load_classifier
-    from featurechanger.evaluation.quality import _Scores, judge_view, select_for_edit, summarise
+    from featurechanger.evaluation.quality import Scores, judge_view, select_for_edit, summarise
     from featurechanger.latent.edits import EditSpec, edit_amount
     from featurechanger.latent.store import vector_set_for_run
     from featurechanger.render.compose import compose
@@ -104,7 +104,7 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
     print(f"{len(rows)} faces with glasses, run {run_id}, vector set {vectors.id}, "
           f"{spec.describe()}; rates in % with 95% intervals")
     for arm in arms[1:]:
-        scores = _Scores(predictions={"photo": [predictions["photo"]],
+        scores = Scores(predictions={"photo": [predictions["photo"]],
                                       "edit": [predictions[arm]]})
         report = summarise(scores, judge, spec)
         flips = (predictions[arm] != predictions["photo"]).mean(axis=0)

@@ -48,7 +48,7 @@ SAMPLES = 8  # faces kept for a before/after sheet
 
 
 @dataclass
-class _Scores:
+class Scores:
     """Per-image results, appended image by image."""
 
     predictions: dict[str, list[np.ndarray]] = field(default_factory=dict)  # version -> (n, 40)
@@ -113,7 +113,7 @@ def evaluate_edit(arrays, *, model: torch.nn.Module, vectors: VectorSet, spec: E
     rows = select_for_edit(arrays.labels, spec)[:limit]
     if len(rows) == 0:
         raise DataError(f"No face in the evaluated data fits the edit ({spec.describe()}).")
-    scores = _Scores()
+    scores = Scores()
     progress = tqdm(total=len(rows), desc="evaluating", unit="image")
     for start in range(0, len(rows), batch_size):
         batch = rows[start:start + batch_size]
@@ -151,7 +151,7 @@ def judge_view(photo: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     return np.asarray(image)
 
 
-def _add_distances(scores: _Scores, photo: np.ndarray, edited: np.ndarray, twin: np.ndarray,
+def _add_distances(scores: Scores, photo: np.ndarray, edited: np.ndarray, twin: np.ndarray,
                    box: tuple[int, int, int, int], landmarks: np.ndarray, resolution: int) -> None:
     """PSNR and SSIM to the twin, whole photo and eye band, for the edit and both references."""
     if twin.shape != photo.shape:
@@ -189,7 +189,7 @@ def _tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
 
 
-def summarise(scores: _Scores, classifier: Classifier, spec: EditSpec) -> dict:
+def summarise(scores: Scores, classifier: Classifier, spec: EditSpec) -> dict:
     """The report: rates with 95% intervals (`<key>_ci`), the judged attributes, distances."""
     photo = scores.judged("photo")
     targets = {**{n: False for n in spec.remove}, **{n: True for n in spec.add}}
