@@ -8,8 +8,8 @@ the end: a checkpoint with weights, optimizer, step, phase, alpha and RNG state.
 Stopping: `minutes` stops cleanly after the step that crosses the budget (state "stopped");
 Ctrl-C or SIGTERM (`kill`, `docker stop`) finishes the current step, saves a checkpoint and
 raises TrainingInterrupted (state "interrupted"; a second one stops at once, keeping the last
-periodic checkpoint). Either
-way `train(TrainOptions(resume=run_id), ...)` continues exactly where the run stopped.
+periodic checkpoint). Either way `train(TrainOptions(resume=run_id), ...)` continues exactly
+where the run stopped.
 
 PGAE and the optimizer: one Adam holds every block's parameters from the first step and is
 never reset (as in the original project; Karras et al. reset it per resolution). Blocks not
