@@ -75,9 +75,5 @@ def run() -> None:
     """The console script: `main`, with SIGTERM (`kill`, `docker stop`) handled like Ctrl-C, so
     that an in-process job or training run that is stopped is recorded as interrupted (and
     `jobs retry` / `train --resume` continue it) instead of staying "running" forever."""
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt
     main()
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"stopped by signal {signum}")

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from featurechanger.config import Settings
 from featurechanger.data.shards import build_shards
 from featurechanger.data.synth import write_synthetic
 from featurechanger.errors import ConfigError, DataError
+from featurechanger.jobs.store import job_summary
 from featurechanger.models.checkpoint import read_checkpoint
 from featurechanger.training import loop
 from featurechanger.training.loop import TrainingInterrupted, train
@@ -192,20 +194,16 @@ def test_sigterm_saves_and_stops_like_ctrl_c(shards: str, settings: Settings,
 
 
 def test_killed_train_command_records_the_run_interrupted_and_the_job_cancelled(
-        shards: str, settings: Settings, home: Path) -> None:
+        shards: str, settings: Settings) -> None:
     """`kill` (SIGTERM) on the console script: the run and its in-process job must not stay
-    'running'; the run resumes from its checkpoint."""
-    import time
-
-    from featurechanger.jobs.store import job_summary
-
+    'running', and the run's checkpoint is at the step it recorded (so --resume continues)."""
     command = [sys.executable, "-c", "from orchestrator.cli import run; run()", "train",
                "--model", "dcae", "--data", shards, "--steps", "100000", "--batch-size", "16",
                "--checkpoint-every", "5", "--json"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env={**os.environ, "OMP_NUM_THREADS": "1"})
     started = time.monotonic()
-    while not (list_runs(settings) and list_runs(settings)[0].step > 0):
+    while not any(run.step > 0 for run in list_runs(settings)):
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < started + 120, "training never started"
         time.sleep(0.2)

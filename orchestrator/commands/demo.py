@@ -42,8 +42,8 @@ GRID_ATTRIBUTES = "-Eyeglasses,Smiling,Blond_Hair,Mustache"
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for everything the demo makes [default: HOME/demo].")
 @click.option("--quick", is_flag=True,
-              help=f"{QUICK.faces:,} faces and {QUICK.train_epochs} training epochs (about a "
-                   f"minute): a few minutes on 2 cores (CI runs it). Without it: "
+              help=f"{QUICK.faces:,} faces and {QUICK.train_epochs} training epochs: about 80 "
+                   f"seconds on 2 cores (CI runs it). Without it: "
                    f"{FULL.faces:,} faces, {FULL.train_epochs} epochs (about 5 minutes), "
                    f"under 15 minutes.")
 @json_option

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from orchestrator.commands.vectors import margin_option, SPLITS, data_option, device_option
+from orchestrator.commands.vectors import SPLITS, data_option, device_option, margin_option
 from orchestrator.output import emit, json_option, settings_from_context
 
 

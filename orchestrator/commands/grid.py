@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from orchestrator.commands.vectors import margin_option, data_option, device_option
+from orchestrator.commands.vectors import data_option, device_option, margin_option
 from orchestrator.output import emit, json_option, settings_from_context
 
 if TYPE_CHECKING:

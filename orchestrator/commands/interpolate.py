@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from featurechanger.render.gif import DEFAULT_FRAMES
-from orchestrator.commands.vectors import margin_option, data_option, device_option
+from orchestrator.commands.vectors import data_option, device_option, margin_option
 from orchestrator.output import emit, settings_from_context
 from orchestrator.submit import submit_job, submit_options
 
