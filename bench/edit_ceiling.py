@@ -10,9 +10,11 @@ and compares it with the project's outputs and the twin, on the same faces and c
 
 Arms: blend and decoded (the project's outputs), `object mask + decoded edit` (the oracle mask
 filled with decode(z')), `object mask + photo fill` (the oracle mask filled from the photo
-around it, no model at all) and the twin (a perfect edit). For each: success, others kept and
-Male kept with 95% intervals, and the attributes whose prediction it flips most often (next to
-the twin's, the classifier's own correlations). If the oracle mask + decoded edit misses the
+around it, no model at all), `object mask + two-scale fill` (the mask's parts narrower than a
+model pixel, which the decoder cannot draw, filled from the photo around them, its wider parts
+such as dark lenses from decode(z')) and the twin (a perfect edit). For each: success, others
+kept and Male kept with 95% intervals, and the attributes whose prediction it flips most often
+(next to the twin's, the classifier's own correlations). If the oracle mask arms miss the
 targets too, the decoder's pixels, not the mask, are the limit.
 """
 
@@ -38,6 +40,31 @@ def fill_from_surroundings(photo: np.ndarray, mask: np.ndarray, sigma: float) ->
     known = 1.0 - mask
     weights = np.maximum(gaussian_blur(known, sigma), 1e-6)
     return gaussian_blur(photo * known, sigma) / weights
+
+
+def opening(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Morphological opening by a (2r+1)-pixel square: the parts of the mask at least that wide."""
+    from featurechanger.render.compose import running_max
+
+    size = 2 * radius + 1
+
+    def dilate(image: np.ndarray) -> np.ndarray:
+        return running_max(running_max(image, size, axis=0), size, axis=1)
+
+    return dilate(-dilate(-mask))
+
+
+def two_scale_fill(photo: np.ndarray, decoded: np.ndarray, mask: np.ndarray,
+                   radius: int) -> np.ndarray:
+    """The masked parts narrower than 2r+1 pixels filled from the photo around them, the wider
+    ones from `decoded` (uint8, the decoded output)."""
+    from featurechanger.render.images import to_uint8
+
+    image = photo.astype(np.float32) / 255.0
+    wide = opening(mask, radius)
+    thin = mask - wide
+    result = image + thin * (fill_from_surroundings(image, mask, sigma=2.0) - image)
+    return to_uint8(result + wide * (decoded.astype(np.float32) / 255.0 - result))
 
 
 def masked(photo: np.ndarray, source: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
@@ -83,7 +110,7 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
     arrays = shard_set.load(model.resolution, None)
     rows = select_for_edit(arrays.labels, spec)[:limit]
     arms = ("photo", "blend", "decoded", "object mask + decoded edit",
-            "object mask + photo fill", "twin")
+            "object mask + photo fill", "object mask + two-scale fill", "twin")
     views: dict[str, list[np.ndarray]] = {arm: [] for arm in arms}
     for start in range(0, len(rows), 256):
         batch = rows[start:start + 256]
@@ -94,10 +121,13 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
             box = tuple(int(v) for v in arrays.crop_boxes[row])
             mask = object_mask(photo, truth, object_levels)
             decoded = compose(photo, box, reconstruction, edit, "decoded")
+            half_model_pixel = max(1, round((box[2] - box[0]) / model.resolution / 2))
             images = {"photo": photo, "twin": truth, "decoded": decoded,
                       "blend": compose(photo, box, reconstruction, edit, "blend"),
                       "object mask + decoded edit": masked(photo, decoded, mask),
-                      "object mask + photo fill": masked(photo, None, mask)}
+                      "object mask + photo fill": masked(photo, None, mask),
+                      "object mask + two-scale fill": two_scale_fill(photo, decoded, mask,
+                                                                     half_model_pixel)}
             for arm in arms:
                 views[arm].append(judge_view(images[arm], box))
     predictions = {arm: judge.predict(np.stack(views[arm])) for arm in arms}

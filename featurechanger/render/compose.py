@@ -103,11 +103,11 @@ def _wiener(power: np.ndarray, noise: float) -> np.ndarray:
 def _spread(weight: np.ndarray, model_pixel: float) -> np.ndarray:
     """Max over a model pixel's neighbourhood, then a smooth edge of half a model pixel."""
     size = max(1, math.ceil(model_pixel)) | 1  # odd window
-    grown = _running_max(_running_max(weight, size, axis=0), size, axis=1)
+    grown = running_max(running_max(weight, size, axis=0), size, axis=1)
     return gaussian_blur(grown, sigma=model_pixel / 2)
 
 
-def _running_max(weight: np.ndarray, size: int, axis: int) -> np.ndarray:
+def running_max(weight: np.ndarray, size: int, axis: int) -> np.ndarray:
     """Max over a centred window of `size` along `axis`, edges replicated (the same as a max
     pool padded with -inf, since an edge value is in every window that reaches past it). A
     square max pool is two of these; in numpy it is ~20x faster than torch's max_pool2d."""
