@@ -42,8 +42,10 @@ SPLITS = ("all", "train", "val", "test")
 @click.option("--output", type=click.Choice(["blend", "residual", "decoded"]), default="blend",
               show_default=True,
               help="blend: the edit composed onto the full-resolution photo where the model "
-                   "changed it; residual: photo + upsampled (decode(z') - decode(z)); decoded: "
-                   "the model's own low-resolution image.")
+                   "changed it beyond its own error (best at removing objects such as glasses); "
+                   "residual: photo + upsampled (decode(z') - decode(z)), every detail kept "
+                   "(shows a faint added attribute, such as a smile, more often than blend); "
+                   "decoded: the model's own low-resolution image.")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Folder for the edited images (one PNG per input, named after its id), "
                    "manifests/ (one per shard) and contact_sheet.png.")

@@ -21,7 +21,9 @@ from orchestrator.output import emit, json_option, settings_from_context
                    "default, see `featurechanger edit --help`].")
 @margin_option
 @click.option("--output", type=click.Choice(["blend", "residual", "decoded"]), default="blend",
-              show_default=True, help="How the edit is composed onto the full-size photo.")
+              show_default=True,
+              help="How the edit is composed onto the full-size photo (see `featurechanger "
+                   "edit --help`).")
 @data_option
 @click.option("--split", type=SPLITS, default="test", show_default=True,
               help="Faces to evaluate (all: a separately generated evaluation set).")
