@@ -14,8 +14,9 @@ around it, no model at all), `object mask + two-scale fill` (the mask's parts na
 model pixel, which the decoder cannot draw, filled from the photo around them, its wider parts
 such as dark lenses from decode(z')) and the twin (a perfect edit). For each: success, others
 kept and Male kept with 95% intervals, and the attributes whose prediction it flips most often
-(next to the twin's, the classifier's own correlations). If the oracle mask arms miss the
-targets too, the decoder's pixels, not the mask, are the limit.
+(next to the twin's, the classifier's own correlations), and Male kept on the faces whose photo
+the classifier sexes as labelled. If the oracle mask arms miss the targets too, the decoder's
+pixels, not the mask, are the limit.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def masked(photo: np.ndarray, source: np.ndarray | None, mask: np.ndarray) -> np
                    "error at quality 80-95 stays well below it.")
 def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | None,
          object_levels: int) -> None:
-    from featurechanger.attributes import ATTRIBUTES
+    from featurechanger.attributes import ATTRIBUTE_INDEX, ATTRIBUTES
     from featurechanger.config import load_settings
     from featurechanger.data.shards import open_shard_set
     from featurechanger.editing.batch import decode_spec_edit, read_photo
@@ -131,8 +132,13 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
             for arm in arms:
                 views[arm].append(judge_view(images[arm], box))
     predictions = {arm: judge.predict(np.stack(views[arm])) for arm in arms}
+    male = ATTRIBUTE_INDEX["Male"]
+    # Faces whose photo the classifier sexes as labelled: its glasses-male association makes it
+    # call some women with glasses male, and a good edit then "flips" Male by correcting it.
+    sexed_right = predictions["photo"][:, male] == (arrays.labels[rows, male] == 1)
     print(f"{len(rows)} faces with glasses, run {run_id}, vector set {vectors.id}, "
-          f"{spec.describe()}; rates in % with 95% intervals")
+          f"{spec.describe()}; rates in % with 95% intervals; the classifier sexes "
+          f"{100 * sexed_right.mean():.1f}% of the photos as labelled")
     for arm in arms[1:]:
         scores = Scores(predictions={"photo": [predictions["photo"]],
                                       "edit": [predictions[arm]]})
@@ -143,6 +149,9 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
         cells = [f"{key} {100 * report[key]:.1f} [{100 * report[key + '_ci'][0]:.1f}, "
                  f"{100 * report[key + '_ci'][1]:.1f}]"
                  for key in ("success", "preserved", "male_preserved")]
+        kept_where_right = (predictions[arm][sexed_right, male]
+                            == predictions["photo"][sexed_right, male]).mean()
+        cells.append(f"male_preserved where sexed as labelled {100 * kept_where_right:.1f}")
         print(f"| {arm} | " + " | ".join(cells) + " | most flipped: "
               + ", ".join(f"{ATTRIBUTES[i]} {100 * flips[i]:.1f}" for i in most) + " |")
 
