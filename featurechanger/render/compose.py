@@ -86,13 +86,23 @@ def blend_share(crop: np.ndarray, decoded_base: np.ndarray, decoded_edit: np.nda
     crop: the photo's pixels under the crop box; decoded_base, decoded_edit: D and E upsampled
     to it (all (h, w, 3) floats in [0, 1]); model_pixel: photo pixels per model pixel.
     """
-    noise = max(float(np.mean((crop - decoded_base) ** 2)), 1e-8)  # n^2, per channel
+    noise = reconstruction_noise(crop, decoded_base)
     change = decoded_edit - decoded_base  # (h, w, 3)
-    change_size = np.mean(change**2, axis=2, keepdims=True)  # per channel, like n^2
-    changed_area = _spread(_wiener(change_size, noise), model_pixel)
     length = np.sqrt(np.sum(change**2, axis=2, keepdims=True)) + 1e-8
     along = np.maximum(np.sum((decoded_edit - crop) * change, axis=2, keepdims=True) / length, 0)
-    return changed_area * _wiener(along**2 / 3, noise)
+    return changed_area(change, noise, model_pixel) * _wiener(along**2 / 3, noise)
+
+
+def reconstruction_noise(crop: np.ndarray, decoded_base: np.ndarray) -> float:
+    """n^2: the mean squared error (per channel) of the upsampled reconstruction on the crop."""
+    return max(float(np.mean((crop - decoded_base) ** 2)), 1e-8)
+
+
+def changed_area(change: np.ndarray, noise: float, model_pixel: float) -> np.ndarray:
+    """(h, w, 1) the blend's first question, "does the edit change this area?": the Wiener gain
+    of the change's power (per channel, like n^2) against n^2, spread over a model pixel."""
+    change_size = np.mean(change**2, axis=2, keepdims=True)
+    return _spread(_wiener(change_size, noise), model_pixel)
 
 
 def _wiener(power: np.ndarray, noise: float) -> np.ndarray:
