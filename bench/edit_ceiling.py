@@ -28,7 +28,6 @@ composition's share by it: the blend's, the blend's first gate alone, and 1 (dec
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import click
@@ -53,14 +52,10 @@ def fill_from_surroundings(photo: np.ndarray, mask: np.ndarray, sigma: float) ->
 
 def opening(mask: np.ndarray, radius: int) -> np.ndarray:
     """Morphological opening by a (2r+1)-pixel square: the parts of the mask at least that wide."""
-    from featurechanger.render.compose import running_max
+    from featurechanger.render.compose import square_max
 
     size = 2 * radius + 1
-
-    def dilate(image: np.ndarray) -> np.ndarray:
-        return running_max(running_max(image, size, axis=0), size, axis=1)
-
-    return dilate(-dilate(-mask))
+    return square_max(-square_max(-mask, size), size)  # erode, then dilate
 
 
 def two_scale_fill(photo: np.ndarray, decoded: np.ndarray, mask: np.ndarray,
@@ -137,8 +132,8 @@ class Localiser:
         """(h, w, 1) in [0, 1] over a crop (float, [0, 1]): its top 5% of pixels by logit,
         grown by a model pixel and softened by half of one."""
         import torch
-        from featurechanger.render.compose import running_max
-        from featurechanger.render.images import gaussian_blur, resize
+        from featurechanger.render.compose import spread
+        from featurechanger.render.images import resize
 
         small = resize(crop, self.SIZE, self.SIZE)
         with torch.no_grad():
@@ -146,9 +141,7 @@ class Localiser:
         # The pixels the image's decision rests on: its top share of logits.
         cut = np.sort(logits, axis=None)[-max(1, int(self.TOP_SHARE * logits.size))]
         found = (resize(logits[..., None], crop.shape[1], crop.shape[0]) >= cut).astype(np.float32)
-        size = max(1, math.ceil(model_pixel)) | 1
-        grown = running_max(running_max(found, size, axis=0), size, axis=1)
-        return gaussian_blur(grown, model_pixel / 2)
+        return spread(found, model_pixel)
 
 
 def band_arms(photo: np.ndarray, box: tuple[int, int, int, int], reconstruction: np.ndarray,

@@ -102,7 +102,7 @@ def changed_area(change: np.ndarray, noise: float, model_pixel: float) -> np.nda
     """(h, w, 1) the blend's first question, "does the edit change this area?": the Wiener gain
     of the change's power (per channel, like n^2) against n^2, spread over a model pixel."""
     change_size = np.mean(change**2, axis=2, keepdims=True)
-    return _spread(_wiener(change_size, noise), model_pixel)
+    return spread(_wiener(change_size, noise), model_pixel)
 
 
 def _wiener(power: np.ndarray, noise: float) -> np.ndarray:
@@ -110,17 +110,21 @@ def _wiener(power: np.ndarray, noise: float) -> np.ndarray:
     return power / (power + noise)
 
 
-def _spread(weight: np.ndarray, model_pixel: float) -> np.ndarray:
+def spread(weight: np.ndarray, model_pixel: float) -> np.ndarray:
     """Max over a model pixel's neighbourhood, then a smooth edge of half a model pixel."""
     size = max(1, math.ceil(model_pixel)) | 1  # odd window
-    grown = running_max(running_max(weight, size, axis=0), size, axis=1)
-    return gaussian_blur(grown, sigma=model_pixel / 2)
+    return gaussian_blur(square_max(weight, size), sigma=model_pixel / 2)
 
 
-def running_max(weight: np.ndarray, size: int, axis: int) -> np.ndarray:
+def square_max(weight: np.ndarray, size: int) -> np.ndarray:
+    """Max over a centred `size` x `size` window of an (H, W, ...) array, edges replicated: a
+    max pool (grey dilation), in numpy ~20x faster than torch's max_pool2d."""
+    return _running_max(_running_max(weight, size, axis=0), size, axis=1)
+
+
+def _running_max(weight: np.ndarray, size: int, axis: int) -> np.ndarray:
     """Max over a centred window of `size` along `axis`, edges replicated (the same as a max
-    pool padded with -inf, since an edge value is in every window that reaches past it). A
-    square max pool is two of these; in numpy it is ~20x faster than torch's max_pool2d."""
+    pool padded with -inf, since an edge value is in every window that reaches past it)."""
     radius = size // 2
     padding = [(0, 0)] * weight.ndim
     padding[axis] = (radius, radius)
