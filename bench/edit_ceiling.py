@@ -8,22 +8,22 @@ and compares it with the project's outputs and the twin, on the same faces and c
     FEATURECHANGER_HOME=... .venv/bin/python bench/edit_ceiling.py --run 1 --keep Male \\
         --data /work/fc-data/shards-val6k --twin /work/fc-data/val6k-twin
 
-Arms: blend and decoded (the project's outputs), `object mask + decoded edit` (the oracle mask
-filled with decode(z')), `object mask + photo fill` (the oracle mask filled from the photo
-around it, no model at all), `object mask + two-scale fill` (the mask's parts narrower than a
-model pixel, which the decoder cannot draw, filled from the photo around them, its wider parts
-such as dark lenses from decode(z')) and the twin (a perfect edit). For each: success, others
-kept and Male kept with 95% intervals, and the attributes whose prediction it flips most often
-(next to the twin's, the classifier's own correlations), and Male kept on the faces whose photo
-the classifier sexes as labelled. If the oracle mask arms miss the targets too, the decoder's
-pixels, not the mask, are the limit.
+Arms: blend without a band (the project's blend before the localiser) and decoded, `object
+mask + decoded edit` (the oracle mask filled with decode(z')), `object mask + photo fill` (the
+oracle mask filled from the photo around it, no model at all), `object mask + two-scale fill`
+(the mask's parts narrower than a model pixel, which the decoder cannot draw, filled from the
+photo around them, its wider parts such as dark lenses from decode(z')) and the twin (a perfect
+edit). For each: success, others kept and Male kept with 95% intervals, and the attributes whose
+prediction it flips most often (next to the twin's, the classifier's own correlations), and Male
+kept on the faces whose photo the classifier sexes as labelled. If the oracle mask arms miss the
+targets too, the decoder's pixels, not the mask, are the limit.
 
-A mask a real edit could have: `band x ...` arms (skipped with --band-epochs 0) first train a
-localiser on the run's training shards, from the Eyeglasses labels alone: a small fully
-convolutional net whose per-pixel logits at 64 px, averaged over the top 5% of pixels, classify
-the image (weakly supervised localisation). Those top pixels of a face with glasses, grown by a
-model pixel and softened by half of one, are the band of the glasses; the arms multiply a
-composition's share by it: the blend's, the blend's first gate alone, and 1 (decoded).
+A mask a real edit has: the `band ...` arms use the run's Eyeglasses localiser (`featurechanger
+localiser train --data TRAINING_SHARDS --attribute Eyeglasses`; skipped with --top-shares '').
+`band S x first gate` is the project's blend of a removal with the band made of the localiser's
+top S of pixels (its default is 0.05); at the default share, the other band arms multiply by the
+band the full blend share, the first gate with the model's noise measured at its own
+resolution, and 1 (decoded).
 """
 
 from __future__ import annotations
@@ -82,72 +82,13 @@ def masked(photo: np.ndarray, source: np.ndarray | None, mask: np.ndarray) -> np
     return to_uint8(image + mask * (filling - image))
 
 
-class Localiser:
-    """Per-pixel evidence of one attribute at 64 px, learned from image labels alone."""
-
-    SIZE = 64
-    TOP_SHARE = 0.05  # about the share of a crop that glasses cover
-
-    def __init__(self, width: int = 32):
-        import torch.nn as nn
-
-        def block(dilation: int) -> list:
-            return [nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation),
-                    nn.BatchNorm2d(width), nn.ReLU()]
-
-        self.net = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width),
-                                 nn.ReLU(), *block(1), *block(2), *block(4),
-                                 nn.Conv2d(width, 1, 3, padding=1))
-
-    def image_logits(self, images):
-        """The mean of each image's top 5% pixel logits: high where the attribute shows."""
-        pixels = self.net(images).flatten(1)
-        top = max(1, int(self.TOP_SHARE * pixels.shape[1]))
-        return pixels.topk(top, dim=1).values.mean(1)
-
-    def train(self, images: np.ndarray, labels: np.ndarray, epochs: int) -> None:
-        """images: (N, 64, 64, 3) uint8; labels: (N,) bool. Adam, batch 64, positives weighted
-        by the class ratio."""
-        import torch
-        import torch.nn.functional as F
-        from tqdm import tqdm
-
-        torch.manual_seed(0)
-        inputs = torch.from_numpy(images).permute(0, 3, 1, 2)
-        targets = torch.from_numpy(labels).float()
-        weight = (1 - targets.mean()) / targets.mean()
-        optimiser = torch.optim.Adam(self.net.parameters(), 2e-3)
-        self.net.train()
-        for _ in tqdm(range(epochs), desc="localiser", unit="epoch"):
-            for batch in torch.randperm(len(inputs)).split(64):
-                loss = F.binary_cross_entropy_with_logits(
-                    self.image_logits(inputs[batch].float() / 255), targets[batch],
-                    pos_weight=weight)
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-        self.net.eval()
-
-    def band(self, crop: np.ndarray, model_pixel: float) -> np.ndarray:
-        """(h, w, 1) in [0, 1] over a crop (float, [0, 1]): its top 5% of pixels by logit,
-        grown by a model pixel and softened by half of one."""
-        import torch
-        from featurechanger.render.compose import spread
-        from featurechanger.render.images import resize
-
-        small = resize(crop, self.SIZE, self.SIZE)
-        with torch.no_grad():
-            logits = self.net(torch.from_numpy(small).permute(2, 0, 1)[None])[0, 0].numpy()
-        # The pixels the image's decision rests on: its top share of logits.
-        cut = np.sort(logits, axis=None)[-max(1, int(self.TOP_SHARE * logits.size))]
-        found = (resize(logits[..., None], crop.shape[1], crop.shape[0]) >= cut).astype(np.float32)
-        return spread(found, model_pixel)
-
-
 def band_arms(photo: np.ndarray, box: tuple[int, int, int, int], reconstruction: np.ndarray,
-              edit: np.ndarray, localiser: Localiser) -> dict[str, np.ndarray]:
-    """The photo composed with each share multiplied by the localiser's band."""
-    from featurechanger.render.compose import (blend_share, changed_area,
+              edit: np.ndarray, localiser, top_shares: tuple[float, ...]) -> dict[str, np.ndarray]:
+    """The photo composed with shares inside the localiser's band: the package's blend of a
+    removal (the first gate in the band) at each top share, and at the default share the full
+    blend share, the first gate with the noise measured at model resolution, and 1 (decoded)."""
+    from featurechanger.editing.localiser import TOP_SHARE
+    from featurechanger.render.compose import (blend_share, changed_area, compose,
                                                reconstruction_noise)
     from featurechanger.render.images import resize, to_uint8
 
@@ -159,12 +100,18 @@ def band_arms(photo: np.ndarray, box: tuple[int, int, int, int], reconstruction:
     base = resize(reconstruction, right - left, bottom - top)
     edited = resize(edit, right - left, bottom - top)
     model_pixel = (right - left) / reconstruction.shape[1]
-    band = localiser.band(crop, model_pixel)
-    noise = reconstruction_noise(crop, base)
-    shares = {"band x blend": blend_share(crop, base, edited, model_pixel) * band,
-              "band x first gate": changed_area(edited - base, noise, model_pixel) * band,
-              "band x decoded": band}
     arms = {}
+    for share in top_shares:
+        band = lambda crop, pixel, share=share: localiser.band(crop, pixel, share)  # noqa: E731
+        arms[f"band {share:g} x first gate"] = compose(photo, box, reconstruction, edit,
+                                                       "blend", band)
+    band = localiser.band(crop, model_pixel, TOP_SHARE)
+    small_noise = reconstruction_noise(resize(crop, *reconstruction.shape[1::-1]),
+                                       reconstruction)
+    shares = {"band x blend": blend_share(crop, base, edited, model_pixel) * band,
+              "band x first gate, noise at model resolution":
+                  changed_area(edited - base, small_noise, model_pixel) * band,
+              "band x decoded": band}
     for name, share in shares.items():
         composed = photo.copy()
         composed[top:bottom, left:right] = to_uint8(crop + share * (edited - crop))
@@ -181,14 +128,17 @@ def band_arms(photo: np.ndarray, box: tuple[int, int, int, int], reconstruction:
 @click.option("--object-levels", type=int, default=16, show_default=True,
               help="Photo-twin difference (0-255) above which a pixel is the object; JPEG "
                    "error at quality 80-95 stays well below it.")
-@click.option("--band-epochs", type=int, default=2, show_default=True,
-              help="Epochs of the localiser behind the band arms (0: no band arms).")
+@click.option("--top-shares", default="0.03,0.05,0.08", show_default=True,
+              help="Top shares of the localiser's pixels to try as the band ('': no band arms, "
+                   "and no localiser needed).")
 def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | None,
-         object_levels: int, band_epochs: int) -> None:
+         object_levels: int, top_shares: str) -> None:
     from featurechanger.attributes import ATTRIBUTE_INDEX, ATTRIBUTES
     from featurechanger.config import load_settings
     from featurechanger.data.shards import open_shard_set
+    from featurechanger.editing.bands import band_localisers
     from featurechanger.editing.batch import decode_spec_edit, read_photo
+    from featurechanger.editing.localiser import load_localiser
     from featurechanger.editing.inputs import run_shard_set
     from featurechanger.evaluation.classifier import default_classifier_path, load_classifier
     from featurechanger.evaluation.quality import Scores, judge_view, select_for_edit, summarise
@@ -205,15 +155,15 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
     shard_set = open_shard_set(data)
     arrays = shard_set.load(model.resolution, None)
     rows = select_for_edit(arrays.labels, spec)[:limit]
-    arms = ("photo", "blend", "decoded", "object mask + decoded edit",
+    arms = ("photo", "blend without a band", "decoded", "object mask + decoded edit",
             "object mask + photo fill", "object mask + two-scale fill", "twin")
+    shares = tuple(float(share) for share in top_shares.split(",") if share)
     localiser = None
-    if band_epochs > 0:
-        training = run_shard_set(settings, run_id).load(Localiser.SIZE, "train")
-        localiser = Localiser()
-        localiser.train(training.images,
-                        training.labels[:, ATTRIBUTE_INDEX["Eyeglasses"]] == 1, band_epochs)
-        arms += ("band x blend", "band x first gate", "band x decoded")
+    if shares:
+        path = band_localisers(settings, run_shard_set(settings, run_id), spec, "blend")
+        localiser = load_localiser(path["Eyeglasses"], "Eyeglasses")
+        arms += tuple(f"band {share:g} x first gate" for share in shares) + (
+            "band x blend", "band x first gate, noise at model resolution", "band x decoded")
     views: dict[str, list[np.ndarray]] = {arm: [] for arm in arms}
     for start in range(0, len(rows), 256):
         batch = rows[start:start + 256]
@@ -226,13 +176,14 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
             decoded = compose(photo, box, reconstruction, edit, "decoded")
             half_model_pixel = max(1, round((box[2] - box[0]) / model.resolution / 2))
             images = {"photo": photo, "twin": truth, "decoded": decoded,
-                      "blend": compose(photo, box, reconstruction, edit, "blend"),
+                      "blend without a band": compose(photo, box, reconstruction, edit,
+                                                      "blend"),
                       "object mask + decoded edit": masked(photo, decoded, mask),
                       "object mask + photo fill": masked(photo, None, mask),
                       "object mask + two-scale fill": two_scale_fill(photo, decoded, mask,
                                                                      half_model_pixel)}
             if localiser is not None:
-                images.update(band_arms(photo, box, reconstruction, edit, localiser))
+                images.update(band_arms(photo, box, reconstruction, edit, localiser, shares))
             for arm in arms:
                 views[arm].append(judge_view(images[arm], box))
     predictions = {arm: judge.predict(np.stack(views[arm])) for arm in arms}

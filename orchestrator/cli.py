@@ -22,6 +22,7 @@ from orchestrator.commands import vectors
 from orchestrator.commands import grid
 from orchestrator.commands import interpolate
 from orchestrator.commands import classifier
+from orchestrator.commands import localiser
 from orchestrator.commands import evaluate
 
 
@@ -68,6 +69,7 @@ main.add_command(vectors.vectors)
 main.add_command(grid.grid)
 main.add_command(interpolate.interpolate)
 main.add_command(classifier.classifier)
+main.add_command(localiser.localiser)
 main.add_command(evaluate.evaluate)
 
 

@@ -42,7 +42,22 @@ def make_edit_world(settings: Settings, root: Path) -> EditWorld:
     vectors = compute_vector_set(model, open_shard_set(shards), split="train")
     checkpoint = run_checkpoint_path(settings, get_run(settings, run_id))
     vector_set_id = save_vector_set(settings, run_id, vectors, checkpoint=checkpoint)
+    place_localiser(settings, shards)
     return EditWorld(dataset, shards, run_id, vector_set_id)
+
+
+def place_localiser(settings: Settings, shards: Path, attribute: str = "Eyeglasses") -> None:
+    """An untrained localiser where a blended removal looks for it: the job tests check how
+    jobs carry it, not what it finds (tests/test_localiser.py does)."""
+    import torch
+
+    from featurechanger.data.shards import open_shard_set
+    from featurechanger.editing.bands import localiser_path
+    from featurechanger.editing.localiser import Localiser, LocaliserNet, save_localiser
+
+    torch.manual_seed(0)
+    path = localiser_path(settings, open_shard_set(shards), attribute)
+    save_localiser(path, Localiser(attribute, LocaliserNet().eval(), float("nan")), "untrained")
 
 
 def register_in(settings: Settings, source: Settings, world: EditWorld) -> EditWorld:
@@ -63,4 +78,5 @@ def register_in(settings: Settings, source: Settings, world: EditWorld) -> EditW
     record_checkpoint(settings, run_id, run.step, run.images_seen, checkpoint)
     vector_set_id = save_vector_set(settings, run_id, load_vector_set(source, world.vector_set_id),
                                     checkpoint=checkpoint)
+    place_localiser(settings, world.shards)
     return EditWorld(world.dataset, world.shards, run_id, vector_set_id)

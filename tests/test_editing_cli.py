@@ -4,6 +4,7 @@ vectors, grid, GIFs, the classifier and the evaluation."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -86,14 +87,54 @@ def test_evaluate_reports_the_documented_keys(trained: dict) -> None:
     # A classifier that claims to judge every attribute: this test is about the plumbing.
     judge = save_classifier(root / "judge.pt", Classifier(AttributeClassifier(), {
         name: 1.0 for name in ATTRIBUTES}), source="test")
-    report = _invoke("evaluate", "--run", run_id, "--remove", "Eyeglasses", "--keep", "Male",
-                     "--split", "all", "--twin", str(root / "twin"), "--classifier", str(judge),
-                     "--sheet", str(root / "sheet.png"), "--device", "cpu")
+    evaluate = ["evaluate", "--run", run_id, "--remove", "Eyeglasses", "--keep", "Male",
+                "--split", "all", "--twin", str(root / "twin"), "--classifier", str(judge),
+                "--device", "cpu"]
+    unplaced = CliRunner().invoke(main, evaluate)
+    assert unplaced.exit_code == 1 and "No Eyeglasses localiser" in unplaced.output
+    assert "featurechanger localiser train --data SHARDS --attribute Eyeglasses" in \
+        unplaced.output and "Traceback" not in unplaced.output
+    localiser = _invoke("localiser", "train", "--data", trained["shards"], "--attribute",
+                        "eyeglasses", "--epochs", "1", "--device", "cpu")["localisers"]
+    assert list(localiser) == ["Eyeglasses"] and Path(localiser["Eyeglasses"]["path"]).is_file()
+    report = _invoke(*evaluate, "--sheet", str(root / "sheet.png"))
     for key in ("n", "success", "preserved", "male_preserved", "reconstruction_preserved",
                 "truth_psnr", "do_nothing_psnr", "band_truth_psnr", "band_blurred_psnr"):
         assert key in report
     assert report["n"] > 0 and report["keep"] == ["Male"]
+    assert report["localisers"] == {"Eyeglasses": localiser["Eyeglasses"]["path"]}
     assert Image.open(report["sheet"]).size[0] > 3 * 160
+    added = _invoke("evaluate", "--run", run_id, "--add", "Smiling", "--keep", "Male",
+                    "--split", "all", "--classifier", str(judge), "--limit", "5",
+                    "--device", "cpu")
+    assert added["localisers"] == {}  # an addition is not an object a band bounds
+
+
+def test_edit_images_edits_a_folder_of_aligned_photos_and_lists_the_others(
+        trained: dict, tmp_path: Path) -> None:
+    run_id, root = trained["run_id"], trained["root"]
+    _invoke("vectors", "--run", run_id, "--device", "cpu")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("000001.jpg", "000002.jpg"):
+        shutil.copy(next((root / "data").rglob(name)), folder / name)
+    Image.new("RGB", (100, 100)).save(folder / "square.png")
+    edit = ["edit", "--run", run_id, "--images", str(folder), "--remove", "Eyeglasses",
+            "--out", str(tmp_path / "out"), "--json"]
+    unplaced = CliRunner().invoke(main, edit)
+    assert unplaced.exit_code == 1 and "localiser train" in unplaced.output
+    _invoke("localiser", "train", "--data", trained["shards"], "--attribute", "Eyeglasses",
+            "--epochs", "1", "--device", "cpu")
+    result = CliRunner().invoke(main, edit)
+    assert result.exit_code == 2, result.output  # one photo could not be edited
+    report = json.loads(result.stdout[result.stdout.index("{"):])
+    assert report["done"] == 2 and list(report["localisers"]) == ["Eyeglasses"]
+    assert [f["image_id"] for f in report["failed"]] == ["square.png"]
+    assert "178x218" in report["failed"][0]["error"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["000001.png", "000002.png"]
+    assert Image.open(tmp_path / "out" / "000001.png").size == (178, 218)
+    both = CliRunner().invoke(main, [*edit, "--data", trained["shards"]])
+    assert both.exit_code == 2 and "either --data SHARDS" in both.output
 
 
 def test_classifier_train_reports_balanced_accuracy(trained: dict) -> None:

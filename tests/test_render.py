@@ -116,3 +116,23 @@ def test_blend_removes_a_sharp_object_the_model_draws_blurred_and_keeps_detail_b
     ghost_residual = np.abs(residual[frame] - 0.7).mean()
     assert ghost_blend < ghost_residual / 3
     np.testing.assert_allclose(blend[eye], 0.1, atol=0.025)  # the residual adds the blur here
+
+
+def test_a_band_confines_the_blend_to_the_removed_object(photo: np.ndarray) -> None:
+    """Given the removed object's band, the blend changes nothing outside it, and inside it
+    takes the model's pixels where the edit changes the face."""
+    reconstruction, edited = _decodes()
+    edited[:, 16:] = np.clip(edited[:, 16:] - 0.4, 0, 1)  # a side effect on the right half
+
+    def left_half(crop: np.ndarray, model_pixel: float) -> np.ndarray:
+        band = np.zeros(crop.shape[:2] + (1,), dtype=np.float32)
+        band[:, : crop.shape[1] // 2] = 1
+        return band
+
+    composed = compose(photo, BOX, reconstruction, edited, "blend", left_half)
+    np.testing.assert_array_equal(composed[:, 89:], photo[:, 89:])
+    unbanded = compose(photo, BOX, reconstruction, edited, "blend")
+    assert np.abs(unbanded[20:198, 100:].astype(int) - photo[20:198, 100:]).mean() > 20
+    decoded = np.clip(resize(edited, 178, 178) * 255 + 0.5, 0, 255)
+    inside = (slice(20 + 5, 20 + 35), slice(5, 35))
+    assert np.abs(composed[inside] - decoded[5:35, 5:35]).mean() < 8

@@ -40,7 +40,7 @@ from featurechanger.editing.batch import check_crop_box, decode_spec_edit, read_
 from featurechanger.latent.edits import EditSpec
 from featurechanger.latent.vectors import VectorSet
 from featurechanger.metrics import psnr, ssim
-from featurechanger.render.compose import check_output_mode, compose
+from featurechanger.render.compose import Band, check_output_mode, compose
 from featurechanger.render.images import resize, to_uint8
 
 SYNTHETIC_MARKER = "synthetic.json"
@@ -95,10 +95,11 @@ def check_twin(dataset_root: Path, twin_root: Path, spec: EditSpec) -> None:
 
 def evaluate_edit(arrays, *, model: torch.nn.Module, vectors: VectorSet, spec: EditSpec,
                   classifier: Classifier, dataset_root: Path, twin_root: Path | None = None,
-                  output: str = "blend", limit: int | None = None,
+                  output: str = "blend", band: Band | None = None, limit: int | None = None,
                   device: torch.device | str = "cpu",
                   batch_size: int = 256) -> tuple[dict, list[list[np.ndarray]]]:
-    """Evaluate `spec` on the faces of `arrays` (ShardArrays at the model's resolution) it fits.
+    """Evaluate `spec` on the faces of `arrays` (ShardArrays at the model's resolution) it fits,
+    composed as `featurechanger edit` composes them (`output`, `band`).
 
     `limit` caps the faces evaluated (the first that fit). Returns the report as JSON-able
     values (see `summarise`), and for the first few faces their photo, edit and (with a twin)
@@ -125,7 +126,7 @@ def evaluate_edit(arrays, *, model: torch.nn.Module, vectors: VectorSet, spec: E
             photo = read_photo(source)
             box = tuple(int(v) for v in arrays.crop_boxes[row])
             check_crop_box(box, photo, source)
-            edited = compose(photo, box, reconstruction, edit, output)
+            edited = compose(photo, box, reconstruction, edit, output, band)
             reconstructed = compose(photo, box, reconstruction, reconstruction, "decoded")
             versions = {"photo": photo, "edit": edited, "reconstruction": reconstructed}
             if twin_root is not None:
@@ -229,6 +230,8 @@ def _flipped(predictions: np.ndarray, targets: dict[str, bool]) -> np.ndarray:
 def format_report(report: dict, keys: Sequence[str] | None = None) -> str:
     """Lines 'name: value [low, high]' for a person (rates in %, distances in dB or SSIM)."""
     lines = [f"{report['n']} faces, edit: {report['edit']}"]
+    if report.get("localisers"):
+        lines.append("  composed inside the band of: " + ", ".join(report["localisers"]))
     for name in keys or [k for k in report if f"{k}_ci" in report]:
         low, high = report[f"{name}_ci"]
         percent = name.endswith(("success", "preserved"))

@@ -1,9 +1,9 @@
 """`featurechanger demo`: the whole system on synthetic faces, on the embedded default.
 
 Synthetic faces (and their glasses-free twins) -> a shard job -> a DCAE train job -> a vectors
-job (conditioned to keep Male) -> a dataset-wide remove-Eyeglasses edit job -> an interpolate
-job (GIFs) -> a feature grid, an attribute classifier and the evaluation table. Every heavy
-step is a job, run in this process with the same code workers run.
+job (conditioned to keep Male) -> a glasses localiser -> a dataset-wide remove-Eyeglasses edit
+job -> an interpolate job (GIFs) -> a feature grid, an attribute classifier and the evaluation
+table. Every heavy step is a job, run in this process with the same code workers run.
 """
 
 from __future__ import annotations
@@ -29,12 +29,13 @@ class DemoSize:
     train_epochs: int
     train_minutes: float
     classifier_epochs: int
+    localiser_epochs: int
 
 
 FULL = DemoSize(faces=20_000, shard_size=2048, train_epochs=10, train_minutes=8.0,
-                classifier_epochs=6)
+                classifier_epochs=6, localiser_epochs=2)
 QUICK = DemoSize(faces=2_000, shard_size=512, train_epochs=15, train_minutes=2.0,
-                 classifier_epochs=8)
+                 classifier_epochs=8, localiser_epochs=2)
 GRID_ATTRIBUTES = "-Eyeglasses,Smiling,Blond_Hair,Mustache"
 
 
@@ -74,6 +75,8 @@ def demo(ctx: click.Context, out: Path | None, quick: bool, as_json: bool) -> No
     run_id = trained["run_id"]
     vectors = _job(settings, "vectors", {"run": run_id, "data": str(out / "shards"),
                                          "keep": ["Male"]})
+    localiser = _command(ctx, "localiser", "train", "--data", out / "shards", "--attribute",
+                         "Eyeglasses", "--epochs", size.localiser_epochs)
     edit = {"run": run_id, "data": str(out / "shards"), "remove": ["Eyeglasses"],
             "keep": ["Male"], "where": ["Eyeglasses=1"], "split": "test"}
     edited = _job(settings, "edit", {**edit, "out": str(out / "glasses-off")})
@@ -91,6 +94,7 @@ def demo(ctx: click.Context, out: Path | None, quick: bool, as_json: bool) -> No
         "out": str(out), "faces": str(faces), "twins": str(twins),
         "shards": str(out / "shards"), "run_id": run_id,
         "vector_set_id": vectors["vector_set_id"], "classifier": judge["path"],
+        "localiser": localiser["localisers"]["Eyeglasses"]["path"],
         "jobs": {"shard": shards["job_id"], "train": trained["job_id"],
                  "vectors": vectors["job_id"], "edit": edited["job_id"],
                  "interpolate": gifs["job_id"]},
@@ -148,6 +152,7 @@ def _describe(payload: dict[str, Any]) -> str:
         f"  model            run {payload['run_id']} (`featurechanger runs show "
         f"{payload['run_id']}`)",
         f"  vectors          set {payload['vector_set_id']} (keeping Male)",
+        f"  localiser        {payload['localiser']}",
         f"  glasses removed  {payload['edited_images']} test faces in {payload['edited']}",
         f"  contact sheet    {payload['contact_sheet']}",
         f"  GIFs             {payload['gifs']}",

@@ -1,13 +1,18 @@
-"""`featurechanger edit`: a dataset-wide attribute edit, as a job.
+"""`featurechanger edit`: a dataset-wide attribute edit, as a job, or an edit of a folder of
+photos.
 
 With a broker the job is queued to the workers and the command prints its id at once; without
-one it runs here, with the same job code, and returns when it is done.
+one it runs here, with the same job code, and returns when it is done. A folder (`--images`)
+has no shards to fan out over: it is always edited here.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from orchestrator.output import emit, settings_from_context
 from orchestrator.submit import submit_job, submit_options
 
 SPLITS = ("all", "train", "val", "test")
@@ -17,8 +22,13 @@ SPLITS = ("all", "train", "val", "test")
 @click.option("--run", "run_id", type=int, required=True,
               help="Training run whose checkpoint encodes and decodes (`featurechanger runs "
                    "list`). The job keeps the checkpoint it had at submit time.")
-@click.option("--data", required=True, type=click.Path(file_okay=False),
+@click.option("--data", type=click.Path(file_okay=False),
               help="Shard set of the images to edit (`featurechanger data shard`).")
+@click.option("--images", type=click.Path(file_okay=False), metavar="DIR",
+              help="Instead of --data: edit every photo directly in DIR (.jpg, .jpeg, .png; no "
+                   "attribute file needed), here rather than as a job. Photos must be aligned "
+                   "and cropped like CelebA's: aspect 178:218 (within 2%), any size from the "
+                   "model's resolution up; others are skipped and listed.")
 @click.option("--add", multiple=True, metavar="ATTR", help="Attribute to add (repeatable).")
 @click.option("--remove", multiple=True, metavar="ATTR",
               help="Attribute to remove, e.g. Eyeglasses (repeatable).")
@@ -42,7 +52,9 @@ SPLITS = ("all", "train", "val", "test")
 @click.option("--output", type=click.Choice(["blend", "residual", "decoded"]), default="blend",
               show_default=True,
               help="blend: the edit composed onto the full-resolution photo where the model "
-                   "changed it beyond its own error (best at removing objects such as glasses); "
+                   "changed it beyond its own error, and for a removal only inside the removed "
+                   "object's band (its localiser: `featurechanger localiser train`); best at "
+                   "removing objects such as glasses; "
                    "residual: photo + upsampled (decode(z') - decode(z)), every detail kept "
                    "(shows a faint added attribute, such as a smile, more often than blend); "
                    "decoded: the model's own low-resolution image.")
@@ -51,7 +63,7 @@ SPLITS = ("all", "train", "val", "test")
                    "manifests/ (one per shard) and contact_sheet.png.")
 @submit_options
 @click.pass_context
-def edit(ctx: click.Context, run_id: int, data: str, add: tuple[str, ...],
+def edit(ctx: click.Context, run_id: int, data: str | None, images: str | None, add: tuple[str, ...],
          remove: tuple[str, ...], strength: float | None, margin: float | None,
          keep: tuple[str, ...],
          vector_set_id: int | None, where: tuple[str, ...], split: str, output: str, out: str,
@@ -62,9 +74,58 @@ def edit(ctx: click.Context, run_id: int, data: str, add: tuple[str, ...],
         featurechanger edit --run 1 --data shards --remove Eyeglasses \\
             --where Eyeglasses=1 --keep Male --out glasses-off
 
-    `featurechanger jobs show ID --failed` lists images that failed, and why.
+    `featurechanger jobs show ID --failed` lists images that failed, and why. A blended
+    removal needs the removed objects' localisers (`featurechanger localiser train`).
     """
+    if (data is None) == (images is None):
+        raise click.UsageError("Give either --data SHARDS (a dataset-wide job) or --images DIR "
+                               "(a folder of photos).")
+    if images is not None:
+        if where or split != "all" or queue or wait:
+            raise click.UsageError("--where, --split, --queue and --wait apply to --data jobs; "
+                                   "--images edits every photo in the folder, here.")
+        edit_folder(ctx, run_id, images, add, remove, strength, margin, keep, vector_set_id,
+                    output, out, as_json)
+        return
     params = {"run": run_id, "data": data, "add": list(add), "remove": list(remove),
               "strength": strength, "margin": margin, "keep": list(keep), "vectors": vector_set_id,
               "where": list(where), "split": split, "output": output, "out": out}
     submit_job(ctx, "edit", params, queue=queue, wait=wait, as_json=as_json)
+
+
+def edit_folder(ctx: click.Context, run_id: int, images: str, add: tuple[str, ...],
+                remove: tuple[str, ...], strength: float | None, margin: float | None,
+                keep: tuple[str, ...], vector_set_id: int | None, output: str, out: str,
+                as_json: bool) -> None:
+    """Edit the photos in `images` in this process; exit 2 when some could not be edited."""
+    from featurechanger.editing.batch import edit_image_folder
+    from featurechanger.editing.inputs import run_shard_set
+    from featurechanger.editing.bands import band_localisers, load_band
+    from featurechanger.jobs.edit import choose_edit
+    from featurechanger.training.device import pick_device
+    from featurechanger.training.runs import load_run_model
+
+    settings = settings_from_context(ctx)
+    spec, vectors = choose_edit(settings, run_id, {
+        "add": add, "remove": remove, "strength": strength, "margin": margin, "keep": keep,
+        "vectors": vector_set_id})
+    training_shards = run_shard_set(settings, run_id)
+    localisers = band_localisers(settings, training_shards, spec, output)
+    device = pick_device("auto")
+    outcomes = edit_image_folder(
+        Path(images), model=load_run_model(settings, run_id, device), vectors=vectors,
+        spec=spec, out_dir=Path(out), output=output, band=load_band(localisers),
+        crop=training_shards.crop, device=device)
+    failed = [{"image_id": o.image_id, "error": o.error} for o in outcomes if o.error]
+    emit({"run_id": run_id, "vector_set_id": vectors.id, "edit": spec.describe(),
+          "output": output, "localisers": {name: str(path) for name, path in localisers.items()},
+          "out": str(Path(out)), "done": len(outcomes) - len(failed), "failed": failed},
+         as_json, _describe_folder)
+    if failed:
+        ctx.exit(2)
+
+
+def _describe_folder(payload: dict) -> str:
+    lines = [f"Edited {payload['done']} photos ({payload['edit']}) into {payload['out']}."]
+    lines += [f"  not edited: {f['image_id']}: {f['error']}" for f in payload["failed"]]
+    return "\n".join(lines)

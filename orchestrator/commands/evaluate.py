@@ -57,6 +57,7 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     """
     from featurechanger.editing.inputs import run_shard_set
     from featurechanger.evaluation.classifier import default_classifier_path, load_classifier
+    from featurechanger.editing.bands import band_localisers, load_band
     from featurechanger.evaluation.quality import evaluate_edit, format_report
     from featurechanger.latent.edits import EditSpec, edit_amount
     from featurechanger.latent.store import vector_set_for_run
@@ -68,17 +69,21 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     spec = EditSpec.parse(add, remove, *edit_amount(strength, margin))
     vectors = vector_set_for_run(settings, run_id, vector_set_id, keep)
     torch_device = pick_device(device)
+    training_shards = run_shard_set(settings, run_id)
     judge = load_classifier(classifier_path or default_classifier_path(
-        settings, run_shard_set(settings, run_id)), torch_device)
+        settings, training_shards), torch_device)
+    localisers = band_localisers(settings, training_shards, spec, output)
     model = load_run_model(settings, run_id, torch_device)
     shard_set = run_shard_set(settings, run_id, data)
     arrays = shard_set.load(model.resolution, None if split == "all" else split)
     report, samples = evaluate_edit(
         arrays, model=model, vectors=vectors, spec=spec, classifier=judge,
-        dataset_root=shard_set.dataset_root, twin_root=twin, output=output, limit=limit,
-        device=torch_device)
+        dataset_root=shard_set.dataset_root, twin_root=twin, output=output,
+        band=load_band(localisers), limit=limit, device=torch_device)
     report.update({"run_id": run_id, "vector_set_id": vectors.id, "keep": list(vectors.keep),
-                   "output": output, "data": str(shard_set.path), "split": split, "twin": twin})
+                   "output": output, "localisers": {name: str(path) for name, path in
+                                                    localisers.items()},
+                   "data": str(shard_set.path), "split": split, "twin": twin})
     if sheet:
         labels = ["photo", f"{output} edit"] + (["twin (truth)"] if twin else [])
         report["sheet"] = str(save_sheet(labelled_sheet(samples, labels, cell=160), sheet))

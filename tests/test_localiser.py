@@ -1,0 +1,90 @@
+"""The localiser: where a removed object lies, learned from image labels alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from featurechanger.attributes import ATTRIBUTE_INDEX
+from featurechanger.editing.bands import band_localisers, load_band, localiser_path
+from featurechanger.editing.localiser import (TOP_SHARE, load_localiser, save_localiser,
+                                              train_localiser)
+from featurechanger.errors import DataError
+from featurechanger.latent.edits import EditSpec
+from tests.editing_world import one_thread  # noqa: F401 - a fixture
+
+GLASSES = ATTRIBUTE_INDEX["Eyeglasses"]
+BAR = (8, 20)  # height, width of the object
+
+
+def _faces(count: int, seed: int) -> tuple[np.ndarray, np.ndarray, list]:
+    """64 px noisy skin; half the faces wear a dark bar somewhere (the object)."""
+    rng = np.random.default_rng(seed)
+    images = np.clip(rng.normal(150, 25, (count, 64, 64, 3)), 0, 255)
+    labels = np.zeros((count, 40), dtype=np.uint8)
+    labels[: count // 2, GLASSES] = 1
+    places = []
+    for image in images[: count // 2]:
+        top, left = rng.integers(4, 64 - 4 - BAR[0]), rng.integers(4, 64 - 4 - BAR[1])
+        image[top:top + BAR[0], left:left + BAR[1]] = 30
+        places.append((top, left))
+    return images.astype(np.uint8), labels, places
+
+
+@pytest.fixture(scope="module")
+def localiser(one_thread: None):  # noqa: F811 - the fixture
+    images, labels, _ = _faces(256, seed=0)
+    val_images, val_labels, _ = _faces(64, seed=1)
+    return train_localiser("eyeglasses", images, labels, val_images, val_labels, epochs=3)
+
+
+def test_a_localiser_learns_where_the_object_is_from_image_labels(localiser) -> None:
+    assert localiser.attribute == "Eyeglasses" and localiser.balanced_accuracy > 0.9
+    images, _, places = _faces(16, seed=2)
+    covered, spill = [], []
+    for image, (top, left) in zip(images, places):
+        band = localiser.band(image.astype(np.float32) / 255, model_pixel=2.0)[..., 0]
+        assert band.shape == (64, 64) and band.min() >= 0 and band.max() <= 1
+        object_pixels = np.zeros((64, 64), dtype=bool)
+        object_pixels[top:top + BAR[0], left:left + BAR[1]] = True
+        covered.append(band[object_pixels].mean())
+        spill.append(band[~object_pixels].mean())
+    assert np.mean(covered) > 0.8  # the object is in the band
+    assert np.mean(spill) < 3 * TOP_SHARE  # and little else is
+
+
+def test_a_saved_localiser_loads_as_it_was_and_refuses_other_attributes(
+        localiser, tmp_path: Path) -> None:
+    path = save_localiser(tmp_path / "Eyeglasses.pt", localiser, source="test")
+    loaded = load_localiser(path, "Eyeglasses")
+    crop = np.random.default_rng(0).random((90, 90, 3)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.band(crop, 3.0), localiser.band(crop, 3.0))
+    assert loaded.balanced_accuracy == localiser.balanced_accuracy
+    with pytest.raises(DataError, match="localises Eyeglasses, not Wearing_Hat"):
+        load_localiser(path, "Wearing_Hat")
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(DataError, match="Cannot read localiser"):
+        load_localiser(tmp_path / "broken.pt", "Eyeglasses")
+
+
+def test_a_blended_removal_needs_its_localiser_and_other_edits_do_not(
+        localiser, settings, tmp_path: Path) -> None:
+    class Shards:  # what localiser_path reads from a shard set
+        path, fingerprint = tmp_path / "shards", "0123456789abcdef"
+
+    removal = EditSpec.parse(remove=["Eyeglasses"])
+    with pytest.raises(DataError, match="featurechanger localiser train --data SHARDS "
+                                        "--attribute Eyeglasses"):
+        band_localisers(settings, Shards, removal, "blend")
+    assert band_localisers(settings, Shards, removal, "residual") == {}
+    mixed = EditSpec.parse(add=["Smiling"], remove=["Eyeglasses"])
+    assert band_localisers(settings, Shards, mixed, "blend") == {}
+    save_localiser(localiser_path(settings, Shards, "Eyeglasses"), localiser, source="test")
+    paths = band_localisers(settings, Shards, removal, "blend")
+    band = load_band(paths)
+    assert list(paths) == band.attributes == ["Eyeglasses"]
+    crop = np.random.default_rng(0).random((90, 90, 3)).astype(np.float32)
+    np.testing.assert_array_equal(band(crop, 3.0), localiser.band(crop, 3.0))
+    assert load_band({}) is None
