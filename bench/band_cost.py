@@ -2,10 +2,11 @@
 
     FEATURECHANGER_HOME=... .venv/bin/python bench/band_cost.py --run 1 --faces 512
 
-On the first faces of the run's training shards: decode(z) and decode(z') once, then for each
-face the blend without a band and the blend inside the Eyeglasses localiser's band (its 64 px
-forward pass, the top-share cut, the upsampling and spread), alternating so that both see the
-same machine load. Prints seconds per face of each, their ratio, and the localiser's share.
+On the first faces of the run's training shards: decode(z) and decode(z') once (keep-Male
+vectors), then for each face the blend with the gates and no band (as for an addition) and the
+blend inside the Eyeglasses localiser's band (its 64 px forward pass, the top-share cut, the
+region around the peak, the upsampling and spread), alternating so that both see the same
+machine load. Prints milliseconds per face of each, of the band alone, and their ratio.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def main(run_id: int, faces: int) -> None:
     arrays = shard_set.shard(0, model.resolution)
     count = min(faces, len(arrays.images))
     reconstructions, edits = decode_spec_edit(model, arrays.images[:count],
-                                              vector_set_for_run(settings, run_id, None, ()),
+                                              vector_set_for_run(settings, run_id, None, ("Male",)),
                                               spec)
     photos = [read_photo(Path(shard_set.dataset_root) / arrays.source_paths[i])
               for i in range(count)]
@@ -53,12 +54,14 @@ def main(run_id: int, faces: int) -> None:
             seconds[name] += time.perf_counter() - start
         left, top, right, bottom = box
         start = time.perf_counter()
-        band(photo[top:bottom, left:right].astype(np.float32) / 255, (right - left) / model.resolution)
+        band(photo[top:bottom, left:right].astype(np.float32) / 255,
+             (right - left) / model.resolution)
         seconds["band alone"] += time.perf_counter() - start
     print(f"{count} faces, {torch.get_num_threads()} torch threads, one face at a time")
     for name, total in seconds.items():
         print(f"  {name}: {1000 * total / count:.2f} ms per face")
-    print(f"  in the band / without: {seconds['blend in the band'] / seconds['blend without a band']:.2f}")
+    ratio = seconds["blend in the band"] / seconds["blend without a band"]
+    print(f"  in the band / without: {ratio:.2f}")
 
 
 if __name__ == "__main__":

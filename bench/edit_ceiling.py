@@ -20,10 +20,13 @@ targets too, the decoder's pixels, not the mask, are the limit.
 
 A mask a real edit has: the `band ...` arms use the run's Eyeglasses localiser (`featurechanger
 localiser train --data TRAINING_SHARDS --attribute Eyeglasses`; skipped with --top-shares '').
-`band S x first gate` is the project's blend of a removal with the band made of the localiser's
-top S of pixels (its default is 0.05); at the default share, the other band arms multiply by the
-band the full blend share, the first gate with the model's noise measured at its own
-resolution, and 1 (decoded).
+For each top share S of the localiser's pixels making the band (the connected region of them
+around the highest), `band S x decoded` takes decode(z') in the whole band (the project's blend
+of a removal, composed by the package), `band S x first gate` only where the blend's first gate
+opens, and `band S x first gate, noise at model resolution` with the model's error measured at
+its own resolution, where the change E - D lives; `band x blend` multiplies the full blend
+share by the localiser's own band.
+Each arm also gets its mean PSNR to the twin, whole photo and eye band.
 """
 
 from __future__ import annotations
@@ -84,10 +87,10 @@ def masked(photo: np.ndarray, source: np.ndarray | None, mask: np.ndarray) -> np
 
 def band_arms(photo: np.ndarray, box: tuple[int, int, int, int], reconstruction: np.ndarray,
               edit: np.ndarray, localiser, top_shares: tuple[float, ...]) -> dict[str, np.ndarray]:
-    """The photo composed with shares inside the localiser's band: the package's blend of a
-    removal (the first gate in the band) at each top share, and at the default share the full
-    blend share, the first gate with the noise measured at model resolution, and 1 (decoded)."""
-    from featurechanger.editing.localiser import TOP_SHARE
+    """The photo composed with shares inside the localiser's band made of each top share of its
+    pixels: 1 (decode(z') in the whole band, the project's blend of a removal), the blend's
+    first gate, and that gate with the model's noise measured at its own resolution (where the
+    change E - D lives); and at the localiser's own share, the full blend share."""
     from featurechanger.render.compose import (blend_share, changed_area, compose,
                                                reconstruction_noise)
     from featurechanger.render.images import resize, to_uint8
@@ -100,23 +103,32 @@ def band_arms(photo: np.ndarray, box: tuple[int, int, int, int], reconstruction:
     base = resize(reconstruction, right - left, bottom - top)
     edited = resize(edit, right - left, bottom - top)
     model_pixel = (right - left) / reconstruction.shape[1]
-    arms = {}
-    for share in top_shares:
-        band = lambda crop, pixel, share=share: localiser.band(crop, pixel, share)  # noqa: E731
-        arms[f"band {share:g} x first gate"] = compose(photo, box, reconstruction, edit,
-                                                       "blend", band)
-    band = localiser.band(crop, model_pixel, TOP_SHARE)
+    noise = reconstruction_noise(crop, base)
     small_noise = reconstruction_noise(resize(crop, *reconstruction.shape[1::-1]),
                                        reconstruction)
-    shares = {"band x blend": blend_share(crop, base, edited, model_pixel) * band,
-              "band x first gate, noise at model resolution":
-                  changed_area(edited - base, small_noise, model_pixel) * band,
-              "band x decoded": band}
+    shares, arms = {}, {}
+    for top_share in top_shares:
+        band = localiser.band(crop, model_pixel, top_share)
+        arms[f"band {top_share:g} x decoded"] = compose(  # as `featurechanger edit` does
+            photo, box, reconstruction, edit, "blend",
+            lambda crop, pixel, share=top_share: localiser.band(crop, pixel, share))
+        shares.update({
+            f"band {top_share:g} x first gate": changed_area(edited - base, noise, model_pixel)
+            * band,
+            f"band {top_share:g} x first gate, noise at model resolution":
+                changed_area(edited - base, small_noise, model_pixel) * band})
+    shares["band x blend"] = (blend_share(crop, base, edited, model_pixel)
+                              * localiser.band(crop, model_pixel))
     for name, share in shares.items():
         composed = photo.copy()
         composed[top:bottom, left:right] = to_uint8(crop + share * (edited - crop))
         arms[name] = composed
     return arms
+
+
+def psnr(image: np.ndarray, truth: np.ndarray) -> float:
+    error = np.mean((image.astype(np.float32) - truth.astype(np.float32)) ** 2) / 255**2
+    return float(10 * np.log10(1 / max(error, 1e-10)))
 
 
 @click.command()
@@ -138,10 +150,11 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
     from featurechanger.data.shards import open_shard_set
     from featurechanger.editing.bands import band_localisers
     from featurechanger.editing.batch import decode_spec_edit, read_photo
-    from featurechanger.editing.localiser import load_localiser
     from featurechanger.editing.inputs import run_shard_set
+    from featurechanger.editing.localiser import load_localiser
     from featurechanger.evaluation.classifier import default_classifier_path, load_classifier
     from featurechanger.evaluation.quality import Scores, judge_view, select_for_edit, summarise
+    from featurechanger.evaluation.regions import eye_band
     from featurechanger.latent.edits import EditSpec, edit_amount
     from featurechanger.latent.store import vector_set_for_run
     from featurechanger.render.compose import compose
@@ -162,9 +175,10 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
     if shares:
         path = band_localisers(settings, run_shard_set(settings, run_id), spec, "blend")
         localiser = load_localiser(path["Eyeglasses"], "Eyeglasses")
-        arms += tuple(f"band {share:g} x first gate" for share in shares) + (
-            "band x blend", "band x first gate, noise at model resolution", "band x decoded")
+        arms += tuple(f"band {share:g} x {rule}" for share in shares for rule in (
+            "decoded", "first gate", "first gate, noise at model resolution")) + ("band x blend",)
     views: dict[str, list[np.ndarray]] = {arm: [] for arm in arms}
+    distances: dict[str, list[tuple[float, float]]] = {arm: [] for arm in arms}
     for start in range(0, len(rows), 256):
         batch = rows[start:start + 256]
         reconstructions, edits = decode_spec_edit(model, arrays.images[batch], vectors, spec)
@@ -184,8 +198,11 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
                                                                      half_model_pixel)}
             if localiser is not None:
                 images.update(band_arms(photo, box, reconstruction, edit, localiser, shares))
+            left, top, right, bottom = eye_band(arrays.landmarks[row], *photo.shape[1::-1])
             for arm in arms:
                 views[arm].append(judge_view(images[arm], box))
+                distances[arm].append((psnr(images[arm], truth), psnr(
+                    images[arm][top:bottom, left:right], truth[top:bottom, left:right])))
     predictions = {arm: judge.predict(np.stack(views[arm])) for arm in arms}
     male = ATTRIBUTE_INDEX["Male"]
     # Faces whose photo the classifier sexes as labelled: its glasses-male association makes it
@@ -207,6 +224,8 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
         kept_where_right = (predictions[arm][sexed_right, male]
                             == predictions["photo"][sexed_right, male]).mean()
         cells.append(f"male_preserved where sexed as labelled {100 * kept_where_right:.1f}")
+        whole, band = np.mean(distances[arm], axis=0)
+        cells.append(f"PSNR to the twin whole / eye band {whole:.2f} / {band:.2f} dB")
         print(f"| {arm} | " + " | ".join(cells) + " | most flipped: "
               + ", ".join(f"{ATTRIBUTES[i]} {100 * flips[i]:.1f}" for i in most) + " |")
 

@@ -6,7 +6,9 @@ set and output mode, on a separately generated evaluation set with its counterfa
         --twin /work/fc-data/eval16k-twin --out results.jsonl
 
 Each run needs its vector sets first (`featurechanger vectors --run RUN` and `... --keep
-Male`) and the classifier of its training shards (`featurechanger classifier train`). Every
+Male`), the classifier of its training shards (`featurechanger classifier train`) and, for the
+blended removals, their Eyeglasses localiser (`featurechanger localiser train --attribute
+Eyeglasses`). Every
 evaluation is one `featurechanger evaluate ... --json` command, printed before it runs, so
 each row can be repeated alone. The table (markdown) is printed at the end.
 """

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from featurechanger.attributes import ATTRIBUTE_INDEX
 from featurechanger.editing.bands import band_localisers, load_band, localiser_path
-from featurechanger.editing.localiser import (TOP_SHARE, load_localiser, save_localiser,
-                                              train_localiser)
+from featurechanger.editing.localiser import (TOP_SHARE, Localiser, load_localiser,
+                                              save_localiser, train_localiser)
 from featurechanger.errors import DataError
 from featurechanger.latent.edits import EditSpec
 from tests.editing_world import one_thread  # noqa: F401 - a fixture
@@ -88,3 +89,22 @@ def test_a_blended_removal_needs_its_localiser_and_other_edits_do_not(
     crop = np.random.default_rng(0).random((90, 90, 3)).astype(np.float32)
     np.testing.assert_array_equal(band(crop, 3.0), localiser.band(crop, 3.0))
     assert load_band({}) is None
+
+
+def test_the_band_is_the_region_around_the_strongest_evidence_only() -> None:
+    """Glasses are one object; top pixels elsewhere (a mustache that correlates with them)
+    are left out of the band."""
+
+    class TwoBlobs(torch.nn.Module):
+        top_share = 0.05
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            logits = -1 - torch.rand(1, 64, 64, generator=torch.Generator().manual_seed(0))
+            logits[0, 20:28, 16:32] = 5.0  # the glasses: 128 px, the peak
+            logits[0, 50:54, 24:40] = 4.0  # a mustache: 64 px, also in the top 5% (204 px)
+            return logits
+
+    band = Localiser("Eyeglasses", TwoBlobs(), 1.0).band(np.zeros((64, 64, 3), np.float32),
+                                                          model_pixel=1.0)[..., 0]
+    assert band[20:28, 16:32].mean() > 0.9 and band[50:54, 24:40].max() < 0.01
+    assert band.mean() < 2 * 128 / 64**2  # the stray top pixels are left out too

@@ -28,8 +28,8 @@ def plan(settings: Settings, params: dict[str, Any]) -> Plan:
     strings), split (default all), output (default blend), out. A blended removal also fixes
     the localisers of the run's training shards that place the removed objects."""
     from featurechanger.data.shards import open_shard_set
-    from featurechanger.editing.inputs import run_shard_set
     from featurechanger.editing.bands import band_localisers
+    from featurechanger.editing.inputs import run_shard_set
     from featurechanger.render.compose import check_output_mode
 
     output = params.get("output", "blend")

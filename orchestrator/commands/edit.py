@@ -51,10 +51,10 @@ SPLITS = ("all", "train", "val", "test")
               help="Only images of this split.")
 @click.option("--output", type=click.Choice(["blend", "residual", "decoded"]), default="blend",
               show_default=True,
-              help="blend: the edit composed onto the full-resolution photo where the model "
-                   "changed it beyond its own error, and for a removal only inside the removed "
-                   "object's band (its localiser: `featurechanger localiser train`); best at "
-                   "removing objects such as glasses; "
+              help="blend: for a removal, the model's edit inside the removed object's band "
+                   "(its localiser: `featurechanger localiser train`) and the full-resolution "
+                   "photo elsewhere; for an addition, the edit composed onto the photo where "
+                   "the model changed it beyond its own error; "
                    "residual: photo + upsampled (decode(z') - decode(z)), every detail kept "
                    "(shows a faint added attribute, such as a smile, more often than blend); "
                    "decoded: the model's own low-resolution image.")
@@ -63,11 +63,11 @@ SPLITS = ("all", "train", "val", "test")
                    "manifests/ (one per shard) and contact_sheet.png.")
 @submit_options
 @click.pass_context
-def edit(ctx: click.Context, run_id: int, data: str | None, images: str | None, add: tuple[str, ...],
-         remove: tuple[str, ...], strength: float | None, margin: float | None,
-         keep: tuple[str, ...],
-         vector_set_id: int | None, where: tuple[str, ...], split: str, output: str, out: str,
-         queue: str | None, wait: bool, as_json: bool) -> None:
+def edit(ctx: click.Context, run_id: int, data: str | None, images: str | None,
+         add: tuple[str, ...], remove: tuple[str, ...], strength: float | None,
+         margin: float | None, keep: tuple[str, ...], vector_set_id: int | None,
+         where: tuple[str, ...], split: str, output: str, out: str, queue: str | None,
+         wait: bool, as_json: bool) -> None:
     """Edit every selected image of a shard set, e.g. remove glasses from all who wear them:
 
     \b
@@ -98,9 +98,9 @@ def edit_folder(ctx: click.Context, run_id: int, images: str, add: tuple[str, ..
                 keep: tuple[str, ...], vector_set_id: int | None, output: str, out: str,
                 as_json: bool) -> None:
     """Edit the photos in `images` in this process; exit 2 when some could not be edited."""
+    from featurechanger.editing.bands import band_localisers, load_band
     from featurechanger.editing.batch import edit_image_folder
     from featurechanger.editing.inputs import run_shard_set
-    from featurechanger.editing.bands import band_localisers, load_band
     from featurechanger.jobs.edit import choose_edit
     from featurechanger.training.device import pick_device
     from featurechanger.training.runs import load_run_model

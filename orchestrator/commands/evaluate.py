@@ -43,7 +43,8 @@ from orchestrator.output import emit, json_option, settings_from_context
 @json_option
 @click.pass_context
 def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tuple[str, ...],
-             keep: tuple[str, ...], strength: float | None, margin: float | None, output: str, data: str | None, split: str,
+             keep: tuple[str, ...], strength: float | None, margin: float | None, output: str,
+             data: str | None, split: str,
              limit: int | None, twin: str | None, vector_set_id: int | None,
              classifier_path: str | None, sheet: str | None, device: str,
              as_json: bool) -> None:
@@ -55,9 +56,9 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     --twin the PSNR/SSIM to the true edited faces over the whole photo and the eye band, next
     to doing nothing and to blurring the band to the model's resolution.
     """
+    from featurechanger.editing.bands import band_localisers, load_band
     from featurechanger.editing.inputs import run_shard_set
     from featurechanger.evaluation.classifier import default_classifier_path, load_classifier
-    from featurechanger.editing.bands import band_localisers, load_band
     from featurechanger.evaluation.quality import evaluate_edit, format_report
     from featurechanger.latent.edits import EditSpec, edit_amount
     from featurechanger.latent.store import vector_set_for_run

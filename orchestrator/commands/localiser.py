@@ -23,16 +23,22 @@ def localiser() -> None:
 @click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True,
               help="Passes over the train split (on 16,000 synthetic faces, 2 brought "
                    "Eyeglasses to 0.98 balanced accuracy, in 4 min on 2 busy CPU cores).")
+@click.option("--top-share", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.05, show_default=True,
+              help="About the share of a face crop the object covers (glasses: 5%): a face's "
+                   "score is the mean of this share of its pixel scores, and the object's band "
+                   "is made of them.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
 @json_option
 @click.pass_context
-def train(ctx: click.Context, data: str, attributes: tuple[str, ...], epochs: int, seed: int,
-          device: str, as_json: bool) -> None:
+def train(ctx: click.Context, data: str, attributes: tuple[str, ...], epochs: int,
+          top_share: float, seed: int, device: str, as_json: bool) -> None:
     """Train a small fully convolutional net per attribute from the image labels alone (no
-    pixel labels): each face's score is the mean of its top 5% pixel scores, so the net learns
-    to score the object's pixels highest, and those pixels are the object's band. Saved under
-    CHECKPOINT_ROOT/localisers/, where `edit` and `evaluate` look for the run's shards."""
+    pixel labels): each face's score is the mean of its top 5% pixel scores (--top-share), so
+    the net learns to score the object's pixels highest; the connected region of those pixels
+    around the highest is the object's band. Saved under CHECKPOINT_ROOT/localisers/, where
+    `edit` and `evaluate` look for the localisers of a run's training shards."""
     from featurechanger.attributes import canonical_attribute
     from featurechanger.data.shards import open_shard_set
     from featurechanger.editing.bands import localiser_path
@@ -44,12 +50,13 @@ def train(ctx: click.Context, data: str, attributes: tuple[str, ...], epochs: in
     names = [canonical_attribute(name) for name in attributes]  # all checked before training
     trained = {}
     for name in names:
-        localiser_ = train_on_shard_set(shard_set, name, epochs=epochs, seed=seed,
-                                        device=pick_device(device))
+        localiser_ = train_on_shard_set(shard_set, name, epochs=epochs, top_share=top_share,
+                                        seed=seed, device=pick_device(device))
         path = save_localiser(localiser_path(settings, shard_set, name), localiser_,
                               source=str(shard_set.path))
         trained[name] = {"path": str(path), "balanced_accuracy": localiser_.balanced_accuracy}
-    emit({"data": str(shard_set.path), "epochs": epochs, "localisers": trained}, as_json,
+    emit({"data": str(shard_set.path), "epochs": epochs, "top_share": top_share,
+          "localisers": trained}, as_json,
          _describe)
 
 
