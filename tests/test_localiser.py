@@ -85,7 +85,7 @@ def test_a_blended_removal_needs_its_localiser_and_other_edits_do_not(
     save_localiser(localiser_path(settings, Shards, "Eyeglasses"), localiser, source="test")
     paths = band_localisers(settings, Shards, removal, "blend")
     band = load_band(paths)
-    assert list(paths) == band.attributes == ["Eyeglasses"]
+    assert list(paths) == [found.attribute for found in band.localisers] == ["Eyeglasses"]
     crop = np.random.default_rng(0).random((90, 90, 3)).astype(np.float32)
     np.testing.assert_array_equal(band(crop, 3.0), localiser.band(crop, 3.0))
     assert load_band({}) is None

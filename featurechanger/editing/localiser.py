@@ -120,10 +120,6 @@ class RemovalBand:
     def __init__(self, localisers: Sequence[Localiser]) -> None:
         self.localisers = list(localisers)
 
-    @property
-    def attributes(self) -> list[str]:
-        return [localiser.attribute for localiser in self.localisers]
-
     def __call__(self, crop: np.ndarray, model_pixel: float) -> np.ndarray:
         return np.max([localiser.band(crop, model_pixel) for localiser in self.localisers],
                       axis=0)
