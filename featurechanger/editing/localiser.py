@@ -49,7 +49,7 @@ class LocaliserNet(nn.Module):
     def __init__(self, width: int = 32, top_share: float = TOP_SHARE) -> None:
         super().__init__()
         if not 0 < top_share < 1:
-            raise ConfigError(f"--top-share must lie between 0 and 1, got {top_share!r}.")
+            raise ConfigError(f"The top share must lie between 0 and 1, got {top_share!r}.")
 
         def block(inputs: int, dilation: int) -> list[nn.Module]:
             return [nn.Conv2d(inputs, width, 3, padding=dilation, dilation=dilation),
