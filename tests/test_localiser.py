@@ -12,7 +12,7 @@ from featurechanger.attributes import ATTRIBUTE_INDEX
 from featurechanger.editing.bands import band_localisers, load_band, localiser_path
 from featurechanger.editing.localiser import (TOP_SHARE, Localiser, load_localiser,
                                               save_localiser, train_localiser)
-from featurechanger.errors import DataError
+from featurechanger.errors import ConfigError, DataError
 from featurechanger.latent.edits import EditSpec
 from tests.editing_world import one_thread  # noqa: F401 - a fixture
 
@@ -108,3 +108,12 @@ def test_the_band_is_the_region_around_the_strongest_evidence_only() -> None:
                                                           model_pixel=1.0)[..., 0]
     assert band[20:28, 16:32].mean() > 0.9 and band[50:54, 24:40].max() < 0.01
     assert band.mean() < 2 * 128 / 64**2  # the stray top pixels are left out too
+
+
+def test_a_localiser_needs_faces_with_and_without_the_attribute() -> None:
+    images, labels, _ = _faces(8, seed=0)
+    labels[:, GLASSES] = 0
+    with pytest.raises(DataError, match="needs training images with and without Eyeglasses"):
+        train_localiser("Eyeglasses", images, labels, images, labels)
+    with pytest.raises(ConfigError, match="Unknown attribute 'Eyeglass'.*Did you mean"):
+        train_localiser("Eyeglass", images, labels, images, labels)

@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 import torch
 from PIL import Image
+from tqdm import tqdm
 
 from featurechanger.errors import ConfigError, DataError, FeatureChangerError
 from featurechanger.latent.edits import EditSpec, apply_edit, edit_latents
@@ -181,9 +182,11 @@ def edit_image_folder(folder: Path, *, model: torch.nn.Module, vectors: VectorSe
     if not paths:
         raise DataError(f"No .jpg, .jpeg or .png photos in {str(folder)!r}.")
     outcomes: list[ImageOutcome] = []
+    progress = tqdm(total=len(paths), desc="editing photos", unit="photo")
     for start in range(0, len(paths), batch_size):
+        chunk = paths[start:start + batch_size]
         loaded, boxes, ready = [], [], []
-        for path in paths[start:start + batch_size]:
+        for path in chunk:
             try:
                 check_aligned_photo(path, model.resolution)
                 small, box = load_aligned_image(path, model.resolution, crop or DEFAULT_CROP)
@@ -193,14 +196,15 @@ def edit_image_folder(folder: Path, *, model: torch.nn.Module, vectors: VectorSe
             loaded.append(small)
             boxes.append(box)
             ready.append(path)
-        if not ready:
-            continue
-        reconstructions, edits = decode_spec_edit(model, np.stack(loaded), vectors, spec,
-                                                  device=device, batch_size=batch_size)
-        outcomes += [_write_edit(path.name, path, box, reconstruction, edit, Path(out_dir), output,
-                                 band)
-                     for path, box, reconstruction, edit in zip(ready, boxes, reconstructions,
-                                                                edits)]
+        if ready:
+            reconstructions, edits = decode_spec_edit(model, np.stack(loaded), vectors, spec,
+                                                      device=device, batch_size=batch_size)
+            outcomes += _write_edits([(path.name, path, box, reconstruction, edit,
+                                       Path(out_dir), output, band)
+                                      for path, box, reconstruction, edit in zip(
+                                          ready, boxes, reconstructions, edits)])
+        progress.update(len(chunk))
+    progress.close()
     return outcomes
 
 
