@@ -110,8 +110,7 @@ def band_arms(photo: np.ndarray, box: tuple[int, int, int, int], reconstruction:
     for top_share in top_shares:
         band = localiser.band(crop, model_pixel, top_share)
         arms[f"band {top_share:g} x decoded"] = compose(  # as `featurechanger edit` does
-            photo, box, reconstruction, edit, "blend",
-            lambda crop, pixel, share=top_share: localiser.band(crop, pixel, share))
+            photo, box, reconstruction, edit, "blend", lambda crop, pixel, band=band: band)
         shares.update({
             f"band {top_share:g} x first gate": changed_area(edited - base, noise, model_pixel)
             * band,

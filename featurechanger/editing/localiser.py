@@ -17,7 +17,6 @@ blend's gates.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +24,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from featurechanger.attributes import attribute_index, canonical_attribute
 from featurechanger.data.shards import ShardSet
 from featurechanger.data.torchdata import images_to_tensor
 from featurechanger.editing.bands import missing_localiser
 from featurechanger.errors import ConfigError, DataError
-from featurechanger.evaluation.classifier import balanced_accuracy
+from featurechanger.evaluation.classifier import (balanced_accuracy, positive_weight,
+                                                  train_in_batches)
 from featurechanger.render.compose import spread, square_max
 from featurechanger.render.images import resize, write_atomically
 
@@ -143,22 +142,15 @@ def train_localiser(attribute: str, train_images: np.ndarray, train_labels: np.n
     torch.manual_seed(seed)
     generator = np.random.default_rng(seed)
     net = LocaliserNet(top_share=top_share).to(device)
-    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
-    weight = torch.tensor((len(targets) - targets.sum()) / targets.sum(), device=device)
-    loss_function = nn.BCEWithLogitsLoss(pos_weight=weight)
-    steps = math.ceil(len(targets) / batch_size)
-    progress = tqdm(total=epochs * steps, desc=f"{attribute} localiser", unit="batch")
-    for _ in range(epochs):
-        net.train()
-        for rows in np.array_split(generator.permutation(len(targets)), steps):
-            x = images_to_tensor(train_images[rows]).to(device)
-            loss = loss_function(net.image_logits(x), torch.from_numpy(targets[rows]).to(device))
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            progress.update()
-            progress.set_postfix(loss=f"{loss.item():.3f}")
-    progress.close()
+    loss_function = nn.BCEWithLogitsLoss(pos_weight=positive_weight(targets[:, None])[0]
+                                         .to(device))
+
+    def batch_loss(rows: np.ndarray) -> torch.Tensor:
+        x = images_to_tensor(train_images[rows]).to(device)
+        return loss_function(net.image_logits(x), torch.from_numpy(targets[rows]).to(device))
+
+    train_in_batches(net, batch_loss, len(targets), epochs=epochs, batch_size=batch_size, lr=lr,
+                     generator=generator, desc=f"{attribute} localiser")
     _settle_batch_norm(net, train_images[generator.permutation(len(targets))[:SETTLE_IMAGES]])
     predicted = _image_logits(net, val_images) > 0
     accuracy = balanced_accuracy(predicted[:, None], val_labels[:, column:column + 1])[0]

@@ -9,6 +9,7 @@ balanced accuracy of at least 90% on the validation split are used to judge pres
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,29 +112,42 @@ def train_classifier(train_images: np.ndarray, train_labels: np.ndarray,
     torch.manual_seed(seed)
     generator = np.random.default_rng(seed)
     model = AttributeClassifier().to(device)
+    loss_function = nn.BCEWithLogitsLoss(pos_weight=positive_weight(train_labels).to(device))
+
+    def batch_loss(rows: np.ndarray) -> torch.Tensor:
+        x = images_to_tensor(train_images[rows]).to(device)
+        flip = torch.from_numpy(generator.random(len(rows)) < 0.5).to(device)
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)  # faces are left-right alike
+        y = torch.from_numpy(train_labels[rows].astype(np.float32)).to(device)
+        return loss_function(model(x), y)
+
+    train_in_batches(model, batch_loss, len(train_images), epochs=epochs,
+                     batch_size=batch_size, lr=lr, generator=generator, desc="classifier")
+    accuracy = balanced_accuracy(predict_probabilities(model, val_images) >= 0.5, val_labels)
+    return Classifier(model, dict(zip(ATTRIBUTES, map(float, accuracy))))
+
+
+def train_in_batches(model: nn.Module, batch_loss: Callable[[np.ndarray], torch.Tensor],
+                     count: int, *, epochs: int, batch_size: int, lr: float,
+                     generator: np.random.Generator, desc: str) -> None:
+    """Adam on `batch_loss(rows)` over `epochs` shuffles of `count` rows, in batches of about
+    `batch_size`, with a progress bar; the model is left in training mode."""
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_function = nn.BCEWithLogitsLoss(pos_weight=_positive_weight(train_labels).to(device))
-    steps = epochs * math.ceil(len(train_images) / batch_size)
-    progress = tqdm(total=steps, desc="classifier", unit="batch")
+    per_epoch = math.ceil(count / batch_size)
+    progress = tqdm(total=epochs * per_epoch, desc=desc, unit="batch")
     for _ in range(epochs):
         model.train()
-        for rows in np.array_split(generator.permutation(len(train_images)), steps // epochs):
-            x = images_to_tensor(train_images[rows]).to(device)
-            flip = torch.from_numpy(generator.random(len(rows)) < 0.5).to(device)
-            x = torch.where(flip[:, None, None, None], x.flip(3), x)  # faces are left-right alike
-            y = torch.from_numpy(train_labels[rows].astype(np.float32)).to(device)
-            loss = loss_function(model(x), y)
+        for rows in np.array_split(generator.permutation(count), per_epoch):
+            loss = batch_loss(rows)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
             progress.update()
             progress.set_postfix(loss=f"{loss.item():.3f}")
     progress.close()
-    accuracy = balanced_accuracy(predict_probabilities(model, val_images) >= 0.5, val_labels)
-    return Classifier(model, dict(zip(ATTRIBUTES, map(float, accuracy))))
 
 
-def _positive_weight(labels: np.ndarray) -> torch.Tensor:
+def positive_weight(labels: np.ndarray) -> torch.Tensor:
     """negatives / positives per attribute (1 where a class is missing): a balanced loss."""
     positives = labels.sum(0).astype(np.float64)
     negatives = len(labels) - positives

@@ -75,16 +75,17 @@ def compose(photo: np.ndarray, crop_box: tuple[int, int, int, int], reconstructi
     photo_slice, patch_slice = window
     crop = original[photo_slice]
     decoded_edit = resize(edited, width, height)[patch_slice]
+    model_pixel = width / reconstruction.shape[1]
     if mode == "decoded":
         patch = decoded_edit
+    elif mode == "blend" and band is not None:
+        patch = crop + band(crop, model_pixel) * (decoded_edit - crop)
     else:
         decoded_base = resize(reconstruction, width, height)[patch_slice]
         if mode == "residual":
             patch = crop + decoded_edit - decoded_base
         else:
-            model_pixel = width / reconstruction.shape[1]
-            share = (blend_share(crop, decoded_base, decoded_edit, model_pixel) if band is None
-                     else band(crop, model_pixel))
+            share = blend_share(crop, decoded_base, decoded_edit, model_pixel)
             patch = crop + share * (decoded_edit - crop)
     result = original.copy()
     result[photo_slice] = patch
