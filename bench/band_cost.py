@@ -1,12 +1,13 @@
-"""What the removed object's band costs an edit: compose with and without it, side by side.
+"""What composing a removal costs an edit: compose with and without it, side by side.
 
     FEATURECHANGER_HOME=... .venv/bin/python bench/band_cost.py --run 1 --faces 512
 
 On the first faces of the run's training shards: decode(z) and decode(z') once (keep-Male
-vectors), then for each face the blend with the gates and no band (as for an addition) and the
-blend inside the Eyeglasses localiser's band (its 64 px forward pass, the top-share cut, the
-region around the peak, the upsampling and spread), alternating so that both see the same
-machine load. Prints milliseconds per face of each, of the band alone, and their ratio.
+vectors), then for each face the blend with the gates and no removal (as for an addition) and
+the blend of a removal: the Eyeglasses localiser's band (its 64 px forward pass, the top-share
+cut, the region around the peak, the upsampling and spread) filled by the run's Eyeglasses
+refiner (its 64 px U-Net pass and upsampling), alternating so that both see the same machine
+load. Prints milliseconds per face of each, of the band and of the fill alone, and the ratio.
 """
 
 from __future__ import annotations
@@ -25,19 +26,21 @@ def main(run_id: int, faces: int) -> None:
     import torch
 
     from featurechanger.config import load_settings
-    from featurechanger.editing.bands import band_localisers, load_band
+    from featurechanger.editing.bands import load_removal, run_removal_parts
     from featurechanger.editing.batch import decode_spec_edit, read_photo
     from featurechanger.editing.inputs import run_shard_set
     from featurechanger.latent.edits import EditSpec
     from featurechanger.latent.store import vector_set_for_run
     from featurechanger.render.compose import compose
+    from featurechanger.render.images import resize
     from featurechanger.training.runs import load_run_model
 
     settings = load_settings()
     model = load_run_model(settings, run_id)
     shard_set = run_shard_set(settings, run_id)
     spec = EditSpec.parse(remove=["Eyeglasses"])
-    band = load_band(band_localisers(settings, shard_set, spec, "blend"))
+    removal = load_removal(run_removal_parts(settings, run_id, spec, "blend"), run_id)
+    (localiser, refiner), = removal.parts
     arrays = shard_set.shard(0, model.resolution)
     count = min(faces, len(arrays.images))
     reconstructions, edits = decode_spec_edit(model, arrays.images[:count],
@@ -45,23 +48,29 @@ def main(run_id: int, faces: int) -> None:
                                               spec)
     photos = [read_photo(Path(shard_set.dataset_root) / arrays.source_paths[i])
               for i in range(count)]
-    seconds = {"blend without a band": 0.0, "blend in the band": 0.0, "band alone": 0.0}
+    seconds = {"blend without a removal": 0.0, "blend of a removal": 0.0, "band alone": 0.0,
+               "fill alone": 0.0}
     for photo, box, reconstruction, edit in zip(photos, arrays.crop_boxes, reconstructions, edits):
         box = tuple(int(v) for v in box)
-        for name, arguments in (("blend without a band", ()), ("blend in the band", (band,))):
+        for name, arguments in (("blend without a removal", ()),
+                                ("blend of a removal", (removal,))):
             start = time.perf_counter()
             compose(photo, box, reconstruction, edit, "blend", *arguments)
             seconds[name] += time.perf_counter() - start
         left, top, right, bottom = box
+        crop = photo[top:bottom, left:right].astype(np.float32) / 255
         start = time.perf_counter()
-        band(photo[top:bottom, left:right].astype(np.float32) / 255,
-             (right - left) / model.resolution)
+        band = localiser.band(crop, (right - left) / model.resolution)
         seconds["band alone"] += time.perf_counter() - start
+        decoded = resize(edit, right - left, bottom - top)
+        start = time.perf_counter()
+        refiner.fill(crop, decoded, band)
+        seconds["fill alone"] += time.perf_counter() - start
     print(f"{count} faces, {torch.get_num_threads()} torch threads, one face at a time")
     for name, total in seconds.items():
         print(f"  {name}: {1000 * total / count:.2f} ms per face")
-    ratio = seconds["blend in the band"] / seconds["blend without a band"]
-    print(f"  in the band / without: {ratio:.2f}")
+    ratio = seconds["blend of a removal"] / seconds["blend without a removal"]
+    print(f"  a removal / without: {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -19,11 +19,12 @@ kept on the faces whose photo the classifier sexes as labelled. If the oracle ma
 targets too, the decoder's pixels, not the mask, are the limit.
 
 A mask a real edit has: the `band ...` arms use the run's Eyeglasses localiser (`featurechanger
-localiser train --data TRAINING_SHARDS --attribute Eyeglasses`; skipped with --top-shares '').
+localiser train --data TRAINING_SHARDS --attribute Eyeglasses`) and refiner (`featurechanger
+refiner train --run RUN --attribute Eyeglasses`; both skipped with --top-shares '').
 For each top share S of the localiser's pixels making the band (the connected region of them
-around the highest), `band S x decoded` takes decode(z') in the whole band (the project's blend
-of a removal, composed by the package), `band S x first gate` only where the blend's first gate
-opens, and `band S x first gate, noise at model resolution` with the model's error measured at
+around the highest), `band S x refined` fills the band with the refiner's detailed decode(z')
+(the project's blend of a removal, composed by the package), `band S x decoded` with decode(z')
+itself, `band S x first gate` only where the blend's first gate opens, and `band S x first gate, noise at model resolution` with the model's error measured at
 its own resolution, where the change E - D lives; `band x blend` multiplies the full blend
 share by the localiser's own band.
 Each arm also gets its mean PSNR to the twin, whole photo and eye band.
@@ -86,11 +87,13 @@ def masked(photo: np.ndarray, source: np.ndarray | None, mask: np.ndarray) -> np
 
 
 def band_arms(photo: np.ndarray, box: tuple[int, int, int, int], reconstruction: np.ndarray,
-              edit: np.ndarray, localiser, top_shares: tuple[float, ...]) -> dict[str, np.ndarray]:
-    """The photo composed with shares inside the localiser's band made of each top share of its
-    pixels: 1 (decode(z') in the whole band, the project's blend of a removal), the blend's
-    first gate, and that gate with the model's noise measured at its own resolution (where the
-    change E - D lives); and at the localiser's own share, the full blend share."""
+              edit: np.ndarray, localiser, refiner,
+              top_shares: tuple[float, ...]) -> dict[str, np.ndarray]:
+    """The photo composed inside the localiser's band made of each top share of its pixels:
+    filled by the refiner (the project's blend of a removal), by decode(z'), by decode(z') where
+    the blend's first gate opens, and where that gate with the model's noise measured at its own
+    resolution (where the change E - D lives) opens; and at the localiser's own share, the full
+    blend share."""
     from featurechanger.render.compose import (blend_share, changed_area, compose,
                                                reconstruction_noise)
     from featurechanger.render.images import resize, to_uint8
@@ -109,8 +112,12 @@ def band_arms(photo: np.ndarray, box: tuple[int, int, int, int], reconstruction:
     shares, arms = {}, {}
     for top_share in top_shares:
         band = localiser.band(crop, model_pixel, top_share)
-        arms[f"band {top_share:g} x decoded"] = compose(  # as `featurechanger edit` does
-            photo, box, reconstruction, edit, "blend", lambda crop, pixel, band=band: band)
+        arms[f"band {top_share:g} x refined"] = compose(  # as `featurechanger edit` does
+            photo, box, reconstruction, edit, "blend",
+            lambda crop, decoded, pixel, band=band: (band, refiner.fill(crop, decoded, band)))
+        arms[f"band {top_share:g} x decoded"] = compose(
+            photo, box, reconstruction, edit, "blend",
+            lambda crop, decoded, pixel, band=band: (band, decoded))
         shares.update({
             f"band {top_share:g} x first gate": changed_area(edited - base, noise, model_pixel)
             * band,
@@ -141,16 +148,15 @@ def psnr(image: np.ndarray, truth: np.ndarray) -> float:
                    "error at quality 80-95 stays well below it.")
 @click.option("--top-shares", default="0.03,0.05,0.08", show_default=True,
               help="Top shares of the localiser's pixels to try as the band ('': no band arms, "
-                   "and no localiser needed).")
+                   "and no localiser or refiner needed).")
 def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | None,
          object_levels: int, top_shares: str) -> None:
     from featurechanger.attributes import ATTRIBUTE_INDEX, ATTRIBUTES
     from featurechanger.config import load_settings
     from featurechanger.data.shards import open_shard_set
-    from featurechanger.editing.bands import band_localisers
+    from featurechanger.editing.bands import load_removal, run_removal_parts
     from featurechanger.editing.batch import decode_spec_edit, read_photo
     from featurechanger.editing.inputs import run_shard_set
-    from featurechanger.editing.localiser import load_localiser
     from featurechanger.evaluation.classifier import default_classifier_path, load_classifier
     from featurechanger.evaluation.quality import Scores, judge_view, select_for_edit, summarise
     from featurechanger.evaluation.regions import eye_band
@@ -170,12 +176,12 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
     arms = ("photo", "blend without a band", "decoded", "object mask + decoded edit",
             "object mask + photo fill", "object mask + two-scale fill", "twin")
     shares = tuple(float(share) for share in top_shares.split(",") if share)
-    localiser = None
+    removal = None
     if shares:
-        path = band_localisers(settings, run_shard_set(settings, run_id), spec, "blend")
-        localiser = load_localiser(path["Eyeglasses"], "Eyeglasses")
+        removal = load_removal(run_removal_parts(settings, run_id, spec, "blend"), run_id)
         arms += tuple(f"band {share:g} x {rule}" for share in shares for rule in (
-            "decoded", "first gate", "first gate, noise at model resolution")) + ("band x blend",)
+            "refined", "decoded", "first gate", "first gate, noise at model resolution")) + (
+            "band x blend",)
     views: dict[str, list[np.ndarray]] = {arm: [] for arm in arms}
     distances: dict[str, list[tuple[float, float]]] = {arm: [] for arm in arms}
     for start in range(0, len(rows), 256):
@@ -195,8 +201,9 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
                       "object mask + photo fill": masked(photo, None, mask),
                       "object mask + two-scale fill": two_scale_fill(photo, decoded, mask,
                                                                      half_model_pixel)}
-            if localiser is not None:
-                images.update(band_arms(photo, box, reconstruction, edit, localiser, shares))
+            if removal is not None:
+                images.update(band_arms(photo, box, reconstruction, edit, *removal.parts[0],
+                                        shares))
             left, top, right, bottom = eye_band(arrays.landmarks[row], *photo.shape[1::-1])
             for arm in arms:
                 views[arm].append(judge_view(images[arm], box))

@@ -3,7 +3,8 @@
     .venv/bin/python bench/edit_job.py [--faces 20480 | --shards SHARDS] [--out bench/out/edit_job]
 
 Both arms edit every face (remove Eyeglasses, full-resolution blend inside the band of an
-untrained localiser, which costs what a trained one does; one PNG per face) of the
+untrained localiser filled by an untrained refiner, which cost what trained ones do; one PNG
+per face) of the
 same shards (2,048 faces each) with the same checkpoint and vectors, on the same PostgreSQL
 database (a private one, dropped afterwards) and with the same total torch threads: the
 in-process arm is `featurechanger edit` without a broker and OMP_NUM_THREADS=2; the distributed
@@ -73,8 +74,9 @@ def prepare(out: Path, faces: int, existing: Path | None) -> dict:
     from featurechanger.data.shards import build_shards, open_shard_set
     from featurechanger.data.synth import write_synthetic
     from featurechanger.db.migrate import upgrade
-    from featurechanger.editing.bands import localiser_path
+    from featurechanger.editing.bands import localiser_path, refiner_path
     from featurechanger.editing.localiser import Localiser, LocaliserNet, save_localiser
+    from featurechanger.editing.refiner import Refiner, RefinerNet, save_refiner
     from featurechanger.latent.store import save_vector_set
     from featurechanger.latent.vectors import compute_vector_set
     from featurechanger.training.loop import train
@@ -97,12 +99,14 @@ def prepare(out: Path, faces: int, existing: Path | None) -> dict:
     run_id = train(TrainOptions(model="dcae", data=str(shards), steps=20, device="cpu"),
                    settings, progress=False)
     vectors = compute_vector_set(load_run_model(settings, run_id), open_shard_set(shards))
-    save_vector_set(settings, run_id, vectors,
-                    checkpoint=run_checkpoint_path(settings, get_run(settings, run_id)))
-    # The blend of a removal runs the Eyeglasses localiser on every face; untrained, it costs
-    # the same.
+    checkpoint = run_checkpoint_path(settings, get_run(settings, run_id))
+    save_vector_set(settings, run_id, vectors, checkpoint=checkpoint)
+    # The blend of a removal runs the Eyeglasses localiser and refiner on every face;
+    # untrained, they cost the same.
     save_localiser(localiser_path(settings, open_shard_set(shards), "Eyeglasses"),
                    Localiser("Eyeglasses", LocaliserNet().eval(), float("nan")), "untrained")
+    save_refiner(refiner_path(checkpoint, "Eyeglasses"),
+                 Refiner("Eyeglasses", RefinerNet().eval(), {}), "untrained")
     return {"run_id": run_id, "shards": shards, "faces": open_shard_set(shards).num_images}
 
 

@@ -7,9 +7,9 @@ set and output mode, on a separately generated evaluation set with its counterfa
 
 Each run needs its vector sets first (`featurechanger vectors --run RUN` and `... --keep
 Male`), the classifier of its training shards (`featurechanger classifier train`) and, for the
-blended removals, their Eyeglasses localiser (`featurechanger localiser train --attribute
-Eyeglasses`). Every
-evaluation is one `featurechanger evaluate ... --json` command, printed before it runs, so
+blended removals, their Eyeglasses localiser and refiner (`featurechanger localiser train
+--attribute Eyeglasses`, `featurechanger refiner train --run RUN --attribute Eyeglasses`).
+Every evaluation is one `featurechanger evaluate ... --json` command, printed before it runs, so
 each row can be repeated alone. The table (markdown) is printed at the end.
 """
 

@@ -1,6 +1,7 @@
 """The before/after sheet of README: glasses faces of an evaluation set, each with the default
 edit in every output mode, composed as `featurechanger edit` composes it (the blend inside the
-run's Eyeglasses localiser's band), and its counterfactual twin (the truth).
+run's Eyeglasses localiser's band, filled by its refiner), and its counterfactual twin (the
+truth).
 
     FEATURECHANGER_HOME=... .venv/bin/python bench/edit_sheet.py --run 2 --keep Male \\
         --data /work/fc-data/shards-eval16k --twin /work/fc-data/eval16k-twin \\
@@ -29,9 +30,8 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, faces: int,
     from featurechanger.attributes import ATTRIBUTE_INDEX
     from featurechanger.config import load_settings
     from featurechanger.data.shards import open_shard_set
-    from featurechanger.editing.bands import band_localisers, load_band
+    from featurechanger.editing.bands import load_removal, run_removal_parts
     from featurechanger.editing.batch import decode_spec_edit, read_photo
-    from featurechanger.editing.inputs import run_shard_set
     from featurechanger.latent.edits import EditSpec, edit_amount
     from featurechanger.latent.store import vector_set_for_run
     from featurechanger.render.compose import OUTPUT_MODES, compose
@@ -46,13 +46,13 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, faces: int,
     arrays = shard_set.load(model.resolution, None)
     rows = np.flatnonzero(arrays.labels[:, ATTRIBUTE_INDEX["Eyeglasses"]] == 1)[:faces]
     reconstructions, edits = decode_spec_edit(model, arrays.images[rows], vectors, spec)
-    bands = {mode: load_band(band_localisers(settings, run_shard_set(settings, run_id), spec,
-                                             mode)) for mode in OUTPUT_MODES}
+    removals = {mode: load_removal(run_removal_parts(settings, run_id, spec, mode), run_id)
+                for mode in OUTPUT_MODES}
     sheet_rows = []
     for row, reconstruction, edit in zip(rows, reconstructions, edits):
         photo = read_photo(Path(shard_set.dataset_root) / arrays.source_paths[row])
         box = tuple(int(v) for v in arrays.crop_boxes[row])
-        sheet_rows.append([photo, *(compose(photo, box, reconstruction, edit, mode, bands[mode])
+        sheet_rows.append([photo, *(compose(photo, box, reconstruction, edit, mode, removals[mode])
                                     for mode in OUTPUT_MODES),
                            read_photo(Path(twin) / arrays.source_paths[row])])
     labels = ["photo", *OUTPUT_MODES, "twin (truth)"]

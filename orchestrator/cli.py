@@ -23,6 +23,7 @@ from orchestrator.commands import grid
 from orchestrator.commands import interpolate
 from orchestrator.commands import classifier
 from orchestrator.commands import localiser
+from orchestrator.commands import refiner
 from orchestrator.commands import evaluate
 
 
@@ -70,6 +71,7 @@ main.add_command(grid.grid)
 main.add_command(interpolate.interpolate)
 main.add_command(classifier.classifier)
 main.add_command(localiser.localiser)
+main.add_command(refiner.refiner)
 main.add_command(evaluate.evaluate)
 
 

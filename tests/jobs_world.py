@@ -42,22 +42,29 @@ def make_edit_world(settings: Settings, root: Path) -> EditWorld:
     vectors = compute_vector_set(model, open_shard_set(shards), split="train")
     checkpoint = run_checkpoint_path(settings, get_run(settings, run_id))
     vector_set_id = save_vector_set(settings, run_id, vectors, checkpoint=checkpoint)
-    place_localiser(settings, shards)
+    place_removal(settings, shards, run_id)
     return EditWorld(dataset, shards, run_id, vector_set_id)
 
 
-def place_localiser(settings: Settings, shards: Path, attribute: str = "Eyeglasses") -> None:
-    """An untrained localiser where a blended removal looks for it: the job tests check how
-    jobs carry it, not what it finds (tests/test_localiser.py does)."""
+def place_removal(settings: Settings, shards: Path, run_id: int,
+                  attribute: str = "Eyeglasses") -> None:
+    """An untrained localiser and refiner where a blended removal looks for them: the job
+    tests check how jobs carry them, not what they do (tests/test_localiser.py and
+    tests/test_refiner.py do)."""
     import torch
 
     from featurechanger.data.shards import open_shard_set
-    from featurechanger.editing.bands import localiser_path
+    from featurechanger.editing.bands import localiser_path, refiner_path
     from featurechanger.editing.localiser import Localiser, LocaliserNet, save_localiser
+    from featurechanger.editing.refiner import Refiner, RefinerNet, save_refiner
+    from featurechanger.training.runs import get_run, run_checkpoint_path
 
     torch.manual_seed(0)
     path = localiser_path(settings, open_shard_set(shards), attribute)
     save_localiser(path, Localiser(attribute, LocaliserNet().eval(), float("nan")), "untrained")
+    checkpoint = run_checkpoint_path(settings, get_run(settings, run_id))
+    save_refiner(refiner_path(checkpoint, attribute),
+                 Refiner(attribute, RefinerNet().eval(), {}), "untrained")
 
 
 def register_in(settings: Settings, source: Settings, world: EditWorld) -> EditWorld:
@@ -78,5 +85,5 @@ def register_in(settings: Settings, source: Settings, world: EditWorld) -> EditW
     record_checkpoint(settings, run_id, run.step, run.images_seen, checkpoint)
     vector_set_id = save_vector_set(settings, run_id, load_vector_set(source, world.vector_set_id),
                                     checkpoint=checkpoint)
-    place_localiser(settings, world.shards)
+    place_removal(settings, world.shards, run_id)
     return EditWorld(world.dataset, world.shards, run_id, vector_set_id)

@@ -27,7 +27,8 @@ def test_the_quick_demo_runs_every_step_and_says_where_everything_is(
     assert made["edited_images"] > 0
     edited = sorted(Path(made["edited"]).glob("0*.png"))
     assert len(edited) == made["edited_images"]
-    assert len(list(Path(made["gifs"]).glob("*.gif"))) == made["edited_images"]
+    gifs = list(Path(made["gifs"]).glob("*.gif"))  # of the women among them
+    assert 0 < len(gifs) < made["edited_images"]
     for picture in (made["contact_sheet"], made["grid"]):
         assert Path(picture).stat().st_size > 0
     assert {"n", "success", "preserved", "male_preserved", "truth_psnr",
@@ -39,3 +40,4 @@ def test_the_quick_demo_runs_every_step_and_says_where_everything_is(
     assert {jobs[job_id]["kind"] for job_id in made["jobs"].values()} == {
         "shard", "train", "vectors", "edit", "interpolate"}
     assert all(jobs[job_id]["state"] == "succeeded" for job_id in made["jobs"].values())
+    assert jobs[made["jobs"]["interpolate"]]["done"] == len(gifs)

@@ -97,17 +97,27 @@ def test_evaluate_reports_the_documented_keys(trained: dict) -> None:
     localiser = _invoke("localiser", "train", "--data", trained["shards"], "--attribute",
                         "eyeglasses", "--epochs", "1", "--device", "cpu")["localisers"]
     assert list(localiser) == ["Eyeglasses"] and Path(localiser["Eyeglasses"]["path"]).is_file()
+    unrefined = CliRunner().invoke(main, evaluate)
+    assert unrefined.exit_code == 1 and "No Eyeglasses refiner" in unrefined.output
+    assert f"featurechanger refiner train --run {run_id} --attribute Eyeglasses" in \
+        unrefined.output and "Traceback" not in unrefined.output
+    refiner = _invoke("refiner", "train", "--run", run_id, "--attribute", "eyeglasses",
+                      "--epochs", "1", "--device", "cpu")["refiners"]
+    assert list(refiner) == ["Eyeglasses"] and Path(refiner["Eyeglasses"]["path"]).is_file()
+    assert set(refiner["Eyeglasses"]["band_error"]) == {"decoded", "refined"}
     report = _invoke(*evaluate, "--sheet", str(root / "sheet.png"))
     for key in ("n", "success", "preserved", "male_preserved", "reconstruction_preserved",
                 "truth_psnr", "do_nothing_psnr", "band_truth_psnr", "band_blurred_psnr"):
         assert key in report
     assert report["n"] > 0 and report["keep"] == ["Male"]
     assert report["localisers"] == {"Eyeglasses": localiser["Eyeglasses"]["path"]}
+    assert report["refiners"] == {"Eyeglasses": refiner["Eyeglasses"]["path"]}
     assert Image.open(report["sheet"]).size[0] > 3 * 160
     added = _invoke("evaluate", "--run", run_id, "--add", "Smiling", "--keep", "Male",
                     "--split", "all", "--classifier", str(judge), "--limit", "5",
                     "--device", "cpu")
-    assert added["localisers"] == {}  # an addition is not an object a band bounds
+    # An addition is not an object a band bounds.
+    assert added["localisers"] == added["refiners"] == {}
 
 
 def test_edit_images_edits_a_folder_of_aligned_photos_and_lists_the_others(
@@ -125,10 +135,13 @@ def test_edit_images_edits_a_folder_of_aligned_photos_and_lists_the_others(
     assert unplaced.exit_code == 1 and "localiser train" in unplaced.output
     _invoke("localiser", "train", "--data", trained["shards"], "--attribute", "Eyeglasses",
             "--epochs", "1", "--device", "cpu")
+    _invoke("refiner", "train", "--run", run_id, "--attribute", "Eyeglasses", "--epochs", "1",
+            "--device", "cpu")
     result = CliRunner().invoke(main, edit)
     assert result.exit_code == 2, result.output  # one photo could not be edited
     report = json.loads(result.stdout[result.stdout.index("{"):])
-    assert report["done"] == 2 and list(report["localisers"]) == ["Eyeglasses"]
+    assert report["done"] == 2
+    assert list(report["localisers"]) == list(report["refiners"]) == ["Eyeglasses"]
     assert [f["image_id"] for f in report["failed"]] == ["square.png"]
     assert "178x218" in report["failed"][0]["error"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["000001.png", "000002.png"]

@@ -60,8 +60,11 @@ def test_an_edit_job_writes_one_output_per_selected_image(
     assert job["params"]["where"] == {"Eyeglasses": 1}
     assert (job["run_id"], job["vector_set_id"]) == (made.run_id, made.vector_set_id)
     assert job["params"]["checkpoint"].endswith(".pt") and job["shard_set_id"] is not None
-    # The blended removal keeps the localiser it was planned with (relative to the checkpoints).
+    # The blended removal keeps the localiser and refiner it was planned with (relative to the
+    # checkpoints; the refiner beside the run's checkpoint).
     assert job["params"]["localisers"]["Eyeglasses"].startswith("localisers/")
+    assert job["params"]["refiners"]["Eyeglasses"].startswith(
+        str(Path(job["params"]["checkpoint"]).parent / "refiners"))
     outputs = sorted(p.name for p in (tmp_path / "out").glob("0*.png"))
     assert outputs == sorted(Path(i).stem + ".png" for i in wearers)
     assert (tmp_path / "out" / "contact_sheet.png").is_file()

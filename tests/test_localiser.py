@@ -9,11 +9,9 @@ import pytest
 import torch
 
 from featurechanger.attributes import ATTRIBUTE_INDEX
-from featurechanger.editing.bands import band_localisers, load_band, localiser_path
 from featurechanger.editing.localiser import (TOP_SHARE, Localiser, load_localiser,
                                               save_localiser, train_localiser)
 from featurechanger.errors import ConfigError, DataError
-from featurechanger.latent.edits import EditSpec
 from tests.editing_world import one_thread  # noqa: F401 - a fixture
 
 GLASSES = ATTRIBUTE_INDEX["Eyeglasses"]
@@ -68,27 +66,6 @@ def test_a_saved_localiser_loads_as_it_was_and_refuses_other_attributes(
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(DataError, match="Cannot read localiser"):
         load_localiser(tmp_path / "broken.pt", "Eyeglasses")
-
-
-def test_a_blended_removal_needs_its_localiser_and_other_edits_do_not(
-        localiser, settings, tmp_path: Path) -> None:
-    class Shards:  # what localiser_path reads from a shard set
-        path, fingerprint = tmp_path / "shards", "0123456789abcdef"
-
-    removal = EditSpec.parse(remove=["Eyeglasses"])
-    with pytest.raises(DataError, match="featurechanger localiser train --data SHARDS "
-                                        "--attribute Eyeglasses"):
-        band_localisers(settings, Shards, removal, "blend")
-    assert band_localisers(settings, Shards, removal, "residual") == {}
-    mixed = EditSpec.parse(add=["Smiling"], remove=["Eyeglasses"])
-    assert band_localisers(settings, Shards, mixed, "blend") == {}
-    save_localiser(localiser_path(settings, Shards, "Eyeglasses"), localiser, source="test")
-    paths = band_localisers(settings, Shards, removal, "blend")
-    band = load_band(paths)
-    assert list(paths) == [found.attribute for found in band.localisers] == ["Eyeglasses"]
-    crop = np.random.default_rng(0).random((90, 90, 3)).astype(np.float32)
-    np.testing.assert_array_equal(band(crop, 3.0), localiser.band(crop, 3.0))
-    assert load_band({}) is None
 
 
 def test_the_band_is_the_region_around_the_strongest_evidence_only() -> None:

@@ -118,21 +118,22 @@ def test_blend_removes_a_sharp_object_the_model_draws_blurred_and_keeps_detail_b
     np.testing.assert_allclose(blend[eye], 0.1, atol=0.025)  # the residual adds the blur here
 
 
-def test_a_band_confines_the_blend_to_the_removed_object(photo: np.ndarray) -> None:
-    """Given the removed object's band, the blend changes nothing outside it, and inside it
-    takes the model's pixels where the edit changes the face."""
+def test_a_removal_confines_the_blend_to_the_removed_objects_band(photo: np.ndarray) -> None:
+    """Given the removed object's band and its fill, the blend changes nothing outside the
+    band and takes the fill inside it."""
     reconstruction, edited = _decodes()
     edited[:, 16:] = np.clip(edited[:, 16:] - 0.4, 0, 1)  # a side effect on the right half
 
-    def left_half(crop: np.ndarray, model_pixel: float) -> np.ndarray:
+    def left_half(crop: np.ndarray, decoded: np.ndarray,
+                  model_pixel: float) -> tuple[np.ndarray, np.ndarray]:
         band = np.zeros(crop.shape[:2] + (1,), dtype=np.float32)
         band[:, : crop.shape[1] // 2] = 1
-        return band
+        return band, 1 - decoded  # a fill that differs from the decoded edit everywhere
 
     composed = compose(photo, BOX, reconstruction, edited, "blend", left_half)
     np.testing.assert_array_equal(composed[:, 89:], photo[:, 89:])
     unbanded = compose(photo, BOX, reconstruction, edited, "blend")
     assert np.abs(unbanded[20:198, 100:].astype(int) - photo[20:198, 100:]).mean() > 20
-    decoded = np.clip(resize(edited, 178, 178) * 255 + 0.5, 0, 255)
+    fill = np.clip((1 - resize(edited, 178, 178)) * 255 + 0.5, 0, 255)
     inside = (slice(20 + 5, 20 + 35), slice(5, 35))
-    assert np.abs(composed[inside] - decoded[5:35, 5:35]).mean() < 8
+    assert np.abs(composed[inside] - fill[5:35, 5:35]).mean() < 1

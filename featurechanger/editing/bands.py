@@ -1,9 +1,11 @@
-"""Which localisers a blended edit needs, and where `featurechanger localiser train` keeps
-them (without importing torch: planning a job must not).
+"""Which localisers and refiners a blended removal needs, and where `featurechanger localiser
+train` and `featurechanger refiner train` keep them (without importing torch: planning a job
+must not).
 
 A pure removal is blended only inside the band where the removed objects lie (see
-featurechanger.editing.localiser); an edit that adds anything is blended as before, since what
-it adds (a smile, blond hair) is not an object a band could bound.
+featurechanger.editing.localiser), filled with the refined decoded edit (see
+featurechanger.editing.refiner); an edit that adds anything is blended as before, since what it
+adds (a smile, blond hair) is not an object a band could bound.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from featurechanger.errors import DataError
 from featurechanger.latent.edits import EditSpec
 
 if TYPE_CHECKING:
-    from featurechanger.editing.localiser import RemovalBand
+    from featurechanger.editing.removal import Removal
 
 
 def localiser_path(settings: Settings, shard_set: ShardSet, attribute: str) -> Path:
@@ -26,17 +28,50 @@ def localiser_path(settings: Settings, shard_set: ShardSet, attribute: str) -> P
     return settings.checkpoint_root / "localisers" / folder / f"{attribute}.pt"
 
 
-def band_localisers(settings: Settings, shard_set: ShardSet, spec: EditSpec,
-                    output: str) -> dict[str, Path]:
-    """attribute -> the localiser file a blend of `spec` needs (those of `shard_set`, the run's
-    training shards), each checked to exist; empty for other outputs and for edits that add."""
+def refiner_path(checkpoint: Path, attribute: str) -> Path:
+    """Where `refiner train` keeps the refiner of a run's checkpoint file for removing an
+    attribute: beside the checkpoint, in a folder named after it, so that a checkpoint trained
+    further has none until it is trained again."""
+    return checkpoint.parent / "refiners" / checkpoint.stem / f"{attribute}.pt"
+
+
+def run_removal_parts(settings: Settings, run_id: int, spec: EditSpec,
+                      output: str) -> dict[str, dict[str, Path]]:
+    """removal_parts for run `run_id`: the localisers of its training shards, the refiners of
+    its latest checkpoint."""
+    from featurechanger.editing.inputs import run_shard_set
+    from featurechanger.training.runs import get_run, run_checkpoint_path
+
     if output != "blend" or spec.add:
-        return {}
-    paths = {name: localiser_path(settings, shard_set, name) for name in spec.remove}
-    for name, path in paths.items():
-        if not path.is_file():
-            raise missing_localiser(path, name)
-    return paths
+        return removal_parts(settings, None, None, run_id, spec, output)
+    checkpoint = run_checkpoint_path(settings, get_run(settings, run_id))
+    return removal_parts(settings, run_shard_set(settings, run_id), checkpoint, run_id, spec,
+                         output)
+
+
+def removal_parts(settings: Settings, shard_set: ShardSet | None, checkpoint: Path | None,
+                  run_id: int, spec: EditSpec, output: str) -> dict[str, dict[str, Path]]:
+    """{"localisers": attribute -> file, "refiners": attribute -> file}: what a blend of `spec`
+    needs (the localisers of `shard_set`, the run's training shards; the refiners of run
+    `run_id`'s `checkpoint`), each checked to exist; both empty for other outputs and for
+    edits that add."""
+    if output != "blend" or spec.add:
+        return {"localisers": {}, "refiners": {}}
+    parts = {"localisers": {name: localiser_path(settings, shard_set, name)
+                            for name in spec.remove},
+             "refiners": {name: refiner_path(checkpoint, name) for name in spec.remove}}
+    for name in spec.remove:
+        if not parts["localisers"][name].is_file():
+            raise missing_localiser(parts["localisers"][name], name)
+        if not parts["refiners"][name].is_file():
+            raise missing_refiner(parts["refiners"][name], name, run_id)
+    return parts
+
+
+def part_names(parts: dict[str, dict[str, Path]]) -> dict[str, dict[str, str]]:
+    """removal_parts' files as strings, for a report's "localisers" and "refiners" keys."""
+    return {kind: {name: str(path) for name, path in paths.items()}
+            for kind, paths in parts.items()}
 
 
 def missing_localiser(path: Path, attribute: str) -> DataError:
@@ -46,10 +81,27 @@ def missing_localiser(path: Path, attribute: str) -> DataError:
                      "run's training shards), or choose --output residual or decoded.")
 
 
-def load_band(paths: dict[str, Path]) -> RemovalBand | None:
-    """The band of these localisers (attribute -> file), or None without any."""
-    if not paths:
-        return None
-    from featurechanger.editing.localiser import RemovalBand, load_localiser
+def missing_refiner(path: Path, attribute: str, run_id: int) -> DataError:
+    return DataError(f"No {attribute} refiner at {str(path)!r} for run {run_id}'s checkpoint: "
+                     "the blend fills the removed object's band with the decoded edit, its "
+                     "detail restored by the run's refiner. Train it with `featurechanger "
+                     f"refiner train --run {run_id} --attribute {attribute}` (again after the "
+                     "run trains further), or choose --output residual or decoded.")
 
-    return RemovalBand([load_localiser(path, name) for name, path in paths.items()])
+
+def load_removal(parts: dict[str, dict[str, Path]], run_id: int) -> Removal | None:
+    """The removal of these localisers and refiners (as removal_parts gives them), or None
+    without any."""
+    if not parts.get("localisers"):
+        return None
+    unrefined = [name for name in parts["localisers"] if name not in parts.get("refiners", {})]
+    if unrefined:
+        raise DataError(f"This edit names no refiner for {', '.join(unrefined)}: it was planned "
+                        "by an earlier featurechanger. Submit the edit again.")
+    from featurechanger.editing.localiser import load_localiser
+    from featurechanger.editing.refiner import load_refiner
+    from featurechanger.editing.removal import Removal
+
+    return Removal([(load_localiser(path, name),
+                     load_refiner(parts["refiners"][name], name, run_id))
+                    for name, path in parts["localisers"].items()])

@@ -22,7 +22,7 @@ from featurechanger.errors import ConfigError, DataError, FeatureChangerError
 from featurechanger.latent.edits import EditSpec, apply_edit, edit_latents
 from featurechanger.latent.encoding import decode_latents, encode_images
 from featurechanger.latent.vectors import VectorSet
-from featurechanger.render.compose import Band, check_output_mode, compose
+from featurechanger.render.compose import Removal, check_output_mode, compose
 from featurechanger.render.gif import DEFAULT_FRAMES, write_gif
 from featurechanger.render.images import write_atomically
 
@@ -95,18 +95,18 @@ def _check_resolution(model: torch.nn.Module, images: np.ndarray) -> None:
 
 def edit_shard(arrays: ShardImages, *, model: torch.nn.Module, vectors: VectorSet,
                spec: EditSpec, dataset_root: Path, out_dir: Path, output: str = "blend",
-               band: Band | None = None, device: torch.device | str = "cpu",
+               removal: Removal | None = None, device: torch.device | str = "cpu",
                batch_size: int = 256) -> list[ImageOutcome]:
     """Edit every image of a shard and write `out_dir/<id>.png` at the photo's full resolution.
 
-    The photos are read from `dataset_root / arrays.source_paths[i]`; `output` and `band`
+    The photos are read from `dataset_root / arrays.source_paths[i]`; `output` and `removal`
     choose the composition (see featurechanger.render.compose).
     """
     check_output_mode(output)
     reconstructions, edits = decode_spec_edit(model, arrays.images, vectors, spec, device=device,
                                               batch_size=batch_size)
     return _write_edits([(image_id, Path(dataset_root) / source, tuple(box), reconstruction, edit,
-                          Path(out_dir), output, band)
+                          Path(out_dir), output, removal)
                          for image_id, source, box, reconstruction, edit in zip(
                              arrays.image_ids, arrays.source_paths, arrays.crop_boxes,
                              reconstructions, edits)])
@@ -125,11 +125,11 @@ def _write_edits(edits: list[tuple]) -> list[ImageOutcome]:
 
 def _write_edit(image_id: str, photo_path: Path, crop_box: tuple[int, int, int, int],
                 reconstruction: np.ndarray, edit: np.ndarray, out_dir: Path,
-                output: str, band: Band | None) -> ImageOutcome:
+                output: str, removal: Removal | None) -> ImageOutcome:
     try:
         photo = read_photo(photo_path)
         check_crop_box(crop_box, photo, photo_path)
-        composed = compose(photo, crop_box, reconstruction, edit, output, band)
+        composed = compose(photo, crop_box, reconstruction, edit, output, removal)
         path = write_atomically(out_dir / output_name(image_id), lambda target: Image.fromarray(
             composed).save(target, compress_level=PNG_COMPRESS_LEVEL))
     except (FeatureChangerError, OSError) as error:
@@ -162,7 +162,7 @@ def check_crop_box(crop_box: tuple[int, int, int, int], photo: np.ndarray, path:
 
 def edit_image_folder(folder: Path, *, model: torch.nn.Module, vectors: VectorSet,
                       spec: EditSpec, out_dir: Path, output: str = "blend",
-                      band: Band | None = None, crop: str | None = None,
+                      removal: Removal | None = None, crop: str | None = None,
                       device: torch.device | str = "cpu",
                       batch_size: int = 256) -> list[ImageOutcome]:
     """Edit every CelebA-aligned photo (.jpg, .jpeg, .png) directly inside `folder`.
@@ -200,7 +200,7 @@ def edit_image_folder(folder: Path, *, model: torch.nn.Module, vectors: VectorSe
             reconstructions, edits = decode_spec_edit(model, np.stack(loaded), vectors, spec,
                                                       device=device, batch_size=batch_size)
             outcomes += _write_edits([(path.name, path, box, reconstruction, edit,
-                                       Path(out_dir), output, band)
+                                       Path(out_dir), output, removal)
                                       for path, box, reconstruction, edit in zip(
                                           ready, boxes, reconstructions, edits)])
         progress.update(len(chunk))

@@ -17,7 +17,6 @@ blend's gates.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,17 +112,6 @@ def _region_around_peak(mask: np.ndarray, logits: np.ndarray) -> np.ndarray:
         region = grown
 
 
-class RemovalBand:
-    """The band of every removed attribute: a pixel is in it when it is in any one's band."""
-
-    def __init__(self, localisers: Sequence[Localiser]) -> None:
-        self.localisers = list(localisers)
-
-    def __call__(self, crop: np.ndarray, model_pixel: float) -> np.ndarray:
-        return np.max([localiser.band(crop, model_pixel) for localiser in self.localisers],
-                      axis=0)
-
-
 def train_localiser(attribute: str, train_images: np.ndarray, train_labels: np.ndarray,
                     val_images: np.ndarray, val_labels: np.ndarray, *, epochs: int = 2,
                     top_share: float = TOP_SHARE, batch_size: int = 64, lr: float = 2e-3,
@@ -203,17 +191,26 @@ def save_localiser(path: Path, localiser: Localiser, source: str) -> Path:
 
 
 def load_localiser(path: Path, attribute: str) -> Localiser:
-    path = Path(path)
-    if not path.is_file():
-        raise missing_localiser(path, attribute)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many kinds for a damaged file
-        raise DataError(f"Cannot read localiser {str(path)!r}: {error}. Train it again.") from error
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise DataError(f"{str(path)!r} is not a featurechanger localiser.")
-    if payload["attribute"] != attribute:
-        raise DataError(f"{str(path)!r} localises {payload['attribute']}, not {attribute}.")
+    payload = load_payload(Path(path), FORMAT, "localiser", "localises", attribute,
+                           missing_localiser(Path(path), attribute))
     net = LocaliserNet(payload["width"], payload["top_share"])
     net.load_state_dict(payload["state_dict"])
     return Localiser(attribute, net.eval(), payload["balanced_accuracy"])
+
+
+def load_payload(path: Path, file_format: str, kind: str, verb: str, attribute: str,
+                 missing: DataError) -> dict:
+    """The dict saved at `path` as a featurechanger `kind` (localiser, refiner) of
+    `attribute`, checked: `missing` if there is no file; a damaged file, another kind of file
+    or another attribute's is a DataError that says so."""
+    if not path.is_file():
+        raise missing
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many kinds for a damaged file
+        raise DataError(f"Cannot read {kind} {str(path)!r}: {error}. Train it again.") from error
+    if not isinstance(payload, dict) or payload.get("format") != file_format:
+        raise DataError(f"{str(path)!r} is not a featurechanger {kind}.")
+    if payload["attribute"] != attribute:
+        raise DataError(f"{str(path)!r} {verb} {payload['attribute']}, not {attribute}.")
+    return payload

@@ -40,7 +40,7 @@ from featurechanger.editing.batch import check_crop_box, decode_spec_edit, read_
 from featurechanger.latent.edits import EditSpec
 from featurechanger.latent.vectors import VectorSet
 from featurechanger.metrics import psnr, ssim
-from featurechanger.render.compose import Band, check_output_mode, compose
+from featurechanger.render.compose import Removal, check_output_mode, compose
 from featurechanger.render.images import resize, to_uint8
 
 SYNTHETIC_MARKER = "synthetic.json"
@@ -95,11 +95,11 @@ def check_twin(dataset_root: Path, twin_root: Path, spec: EditSpec) -> None:
 
 def evaluate_edit(arrays, *, model: torch.nn.Module, vectors: VectorSet, spec: EditSpec,
                   classifier: Classifier, dataset_root: Path, twin_root: Path | None = None,
-                  output: str = "blend", band: Band | None = None, limit: int | None = None,
+                  output: str = "blend", removal: Removal | None = None, limit: int | None = None,
                   device: torch.device | str = "cpu",
                   batch_size: int = 256) -> tuple[dict, list[list[np.ndarray]]]:
     """Evaluate `spec` on the faces of `arrays` (ShardArrays at the model's resolution) it fits,
-    composed as `featurechanger edit` composes them (`output`, `band`).
+    composed as `featurechanger edit` composes them (`output`, `removal`).
 
     `limit` caps the faces evaluated (the first that fit). Returns the report as JSON-able
     values (see `summarise`), and for the first few faces their photo, edit and (with a twin)
@@ -126,7 +126,7 @@ def evaluate_edit(arrays, *, model: torch.nn.Module, vectors: VectorSet, spec: E
             photo = read_photo(source)
             box = tuple(int(v) for v in arrays.crop_boxes[row])
             check_crop_box(box, photo, source)
-            edited = compose(photo, box, reconstruction, edit, output, band)
+            edited = compose(photo, box, reconstruction, edit, output, removal)
             reconstructed = compose(photo, box, reconstruction, reconstruction, "decoded")
             versions = {"photo": photo, "edit": edited, "reconstruction": reconstructed}
             if twin_root is not None:

@@ -26,10 +26,10 @@ SHEET_NAME = "contact_sheet.png"
 def plan(settings: Settings, params: dict[str, Any]) -> Plan:
     """params: run, data, add, remove, strength, keep, vectors (id, optional), where (ATTR=0|1
     strings), split (default all), output (default blend), out. A blended removal also fixes
-    the localisers of the run's training shards that place the removed objects."""
+    the localisers of the run's training shards that place the removed objects and the
+    refiners of the run's checkpoint that fill their bands."""
     from featurechanger.data.shards import open_shard_set
-    from featurechanger.editing.bands import band_localisers
-    from featurechanger.editing.inputs import run_shard_set
+    from featurechanger.editing.bands import run_removal_parts
     from featurechanger.render.compose import check_output_mode
 
     output = params.get("output", "blend")
@@ -39,15 +39,15 @@ def plan(settings: Settings, params: dict[str, Any]) -> Plan:
     shard_set = open_shard_set(params["data"])
     split, where = params.get("split", "all"), parse_where(params.get("where", ()))
     tasks = plan_shards(shard_set, split, where)
-    localisers = band_localisers(settings, run_shard_set(settings, run_id), spec, output)
+    parts = run_removal_parts(settings, run_id, spec, output)
     stored = {
         "run": run_id, "checkpoint": checkpoint, "vectors": vectors.id,
         "spec": spec.to_json(), "edit": spec.describe(),
         "data": settings.relative(shard_set.path, "data"),
         "dataset_root": settings.relative(shard_set.dataset_root, "data"),
         "split": split, "where": where, "output": output,
-        "localisers": {name: settings.relative(path, "checkpoint")
-                       for name, path in localisers.items()},
+        **{kind: {name: settings.relative(path, "checkpoint") for name, path in paths.items()}
+           for kind, paths in parts.items()},  # localisers, refiners
         "out": settings.relative(params["out"], "output"),
     }
     return Plan(params=stored, tasks=tasks, run_id=run_id,
@@ -83,7 +83,7 @@ def edit_shard(context: TaskContext) -> TaskOutcome:
     """Edit the selected images of shard `context.item` that have no output yet."""
     from featurechanger.editing.batch import edit_shard as edit_images
     from featurechanger.editing.inputs import take
-    from featurechanger.editing.bands import load_band
+    from featurechanger.editing.bands import load_removal
     from featurechanger.latent.edits import EditSpec
     from featurechanger.latent.store import load_vector_set
 
@@ -92,14 +92,15 @@ def edit_shard(context: TaskContext) -> TaskOutcome:
     arrays = selected_images(context, model.resolution)
     vectors = load_vector_set(settings, params["vectors"])
     spec = EditSpec.from_json(params["spec"])
-    band = load_band({name: settings.resolve(path, "checkpoint")
-                      for name, path in params.get("localisers", {}).items()})
+    removal = load_removal({kind: {name: settings.resolve(path, "checkpoint")
+                                   for name, path in params.get(kind, {}).items()}
+                            for kind in ("localisers", "refiners")}, params["run"])
 
     def edit(rows: list[int]) -> list:
         return edit_images(take(arrays, rows), model=model, vectors=vectors, spec=spec,
                            dataset_root=settings.resolve(params["dataset_root"], "data"),
                            out_dir=settings.resolve(params["out"], "output"),
-                           output=params["output"], band=band,
+                           output=params["output"], removal=removal,
                            device=context.torch_device())
 
     return process_items(context, arrays.image_ids, edit, f"shard-{context.item:05d}.json")

@@ -22,11 +22,13 @@ D = decode(z) and the edit E = decode(z'), both R x R. Upsampled to the crop box
   Taking E where both hold removes a sharp object the model draws blurred without a ghost of
   it, and keeps the photo's sharpness everywhere else. Measured against counterfactual twins
   on a validation set, it beat the other candidates (see README: full-resolution output).
-  A removal given the band where the removed object lies (featurechanger.editing.localiser)
-  takes lambda = the band: E inside it, the photo outside. The vector's side effects on the
+  A removal given where the removed object lies takes lambda = that object's band and, inside
+  it, E with the detail the decoder cannot draw restored (featurechanger.editing: a localiser
+  places the band, a refiner fills it); the photo outside. The vector's side effects on the
   rest of the face (hair, skin, the mouth, sex) are left out, and the object goes whole,
   ghost-free, where the gates would keep parts of it. Chosen on a validation set over the
-  gates inside the band, which removed less (README: "the removed object's band").
+  gates inside the band, which removed less, and over plain E inside it, whose blurred eyes
+  lost other attributes (README: "the removed object's band", "the refined band").
 """
 
 from __future__ import annotations
@@ -40,9 +42,9 @@ from featurechanger.errors import ConfigError
 from featurechanger.render.images import gaussian_blur, resize, to_uint8
 
 OUTPUT_MODES = ("blend", "residual", "decoded")
-# band(crop, model_pixel) -> (h, w, 1) in [0, 1]: where a removed object lies in the crop
-# (featurechanger.editing.localiser).
-Band = Callable[[np.ndarray, float], np.ndarray]
+# removal(crop, decoded_edit, model_pixel) -> (share, fill): where removed objects lie in the
+# crop, (h, w, 1) in [0, 1], and what goes there, (h, w, 3) (featurechanger.editing.removal).
+Removal = Callable[[np.ndarray, np.ndarray, float], tuple[np.ndarray, np.ndarray]]
 
 
 def check_output_mode(mode: str) -> str:
@@ -54,13 +56,13 @@ def check_output_mode(mode: str) -> str:
 
 def compose(photo: np.ndarray, crop_box: tuple[int, int, int, int], reconstruction: np.ndarray,
             edited: np.ndarray, mode: str = "blend",
-            band: Band | None = None) -> np.ndarray:
+            removal: Removal | None = None) -> np.ndarray:
     """The edited photo, (H, W, 3) uint8.
 
     photo: (H, W, 3) uint8, the original; crop_box: (left, top, right, bottom) of the region
     the model saw, in photo pixels (parts outside the photo are ignored); reconstruction,
-    edited: (R, R, 3) float in [0, 1], decode(z) and decode(z'); band: for a removal, where
-    the removed object lies (the blend then takes E there and the photo elsewhere).
+    edited: (R, R, 3) float in [0, 1], decode(z) and decode(z'); removal: for a removal, where
+    the removed objects lie and what fills them (the blend then takes the photo elsewhere).
     """
     check_output_mode(mode)
     left, top, right, bottom = crop_box
@@ -78,8 +80,9 @@ def compose(photo: np.ndarray, crop_box: tuple[int, int, int, int], reconstructi
     model_pixel = width / reconstruction.shape[1]
     if mode == "decoded":
         patch = decoded_edit
-    elif mode == "blend" and band is not None:
-        patch = crop + band(crop, model_pixel) * (decoded_edit - crop)
+    elif mode == "blend" and removal is not None:
+        share, fill = removal(crop, decoded_edit, model_pixel)
+        patch = crop + share * (fill - crop)
     else:
         decoded_base = resize(reconstruction, width, height)[patch_slice]
         if mode == "residual":

@@ -1,9 +1,9 @@
 """`featurechanger demo`: the whole system on synthetic faces, on the embedded default.
 
 Synthetic faces (and their glasses-free twins) -> a shard job -> a DCAE train job -> a vectors
-job (conditioned to keep Male) -> a glasses localiser -> a dataset-wide remove-Eyeglasses edit
-job -> an interpolate job (GIFs) -> a feature grid, an attribute classifier and the evaluation
-table. Every heavy step is a job, run in this process with the same code workers run.
+job (conditioned to keep Male) -> a glasses localiser and refiner -> a dataset-wide
+remove-Eyeglasses edit job -> an interpolate job (GIFs of the women among them) -> a feature
+grid, an attribute classifier and the evaluation table. Every heavy step is a job, run in this process with the same code workers run.
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ class DemoSize:
     train_minutes: float
     classifier_epochs: int
     localiser_epochs: int
+    refiner_epochs: int
 
 
 FULL = DemoSize(faces=20_000, shard_size=2048, train_epochs=10, train_minutes=8.0,
-                classifier_epochs=6, localiser_epochs=2)
+                classifier_epochs=6, localiser_epochs=2, refiner_epochs=1)
 QUICK = DemoSize(faces=2_000, shard_size=512, train_epochs=15, train_minutes=2.0,
-                 classifier_epochs=8, localiser_epochs=2)
+                 classifier_epochs=8, localiser_epochs=2, refiner_epochs=2)
 GRID_ATTRIBUTES = "-Eyeglasses,Smiling,Blond_Hair,Mustache"
 
 
@@ -43,8 +44,8 @@ GRID_ATTRIBUTES = "-Eyeglasses,Smiling,Blond_Hair,Mustache"
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for everything the demo makes [default: HOME/demo].")
 @click.option("--quick", is_flag=True,
-              help=f"{QUICK.faces:,} faces and {QUICK.train_epochs} training epochs: about 80 "
-                   f"seconds on 2 cores (CI runs it). Without it: "
+              help=f"{QUICK.faces:,} faces and {QUICK.train_epochs} training epochs: a minute or "
+                   f"two on 2 cores (CI runs it). Without it: "
                    f"{FULL.faces:,} faces, {FULL.train_epochs} epochs (about 5 minutes), "
                    f"under 15 minutes.")
 @json_option
@@ -77,10 +78,14 @@ def demo(ctx: click.Context, out: Path | None, quick: bool, as_json: bool) -> No
                                          "keep": ["Male"]})
     localiser = _command(ctx, "localiser", "train", "--data", out / "shards", "--attribute",
                          "Eyeglasses", "--epochs", size.localiser_epochs)
+    refiner = _command(ctx, "refiner", "train", "--run", run_id, "--attribute", "Eyeglasses",
+                       "--epochs", size.refiner_epochs)
     edit = {"run": run_id, "data": str(out / "shards"), "remove": ["Eyeglasses"],
             "keep": ["Male"], "where": ["Eyeglasses=1"], "split": "test"}
     edited = _job(settings, "edit", {**edit, "out": str(out / "glasses-off")})
-    gifs = _job(settings, "interpolate", {**edit, "out": str(out / "gifs")})
+    # GIFs of the women among them: a few dozen show the edit, and each takes about a second.
+    gifs = _job(settings, "interpolate", {**edit, "where": ["Eyeglasses=1", "Male=0"],
+                                          "out": str(out / "gifs")})
     shown = _grid_images(out / "shards")
     grid = _command(ctx, "grid", "--run", run_id, "--images", ",".join(shown),
                     "--attributes", GRID_ATTRIBUTES, "--vectors", vectors["vector_set_id"],
@@ -95,6 +100,7 @@ def demo(ctx: click.Context, out: Path | None, quick: bool, as_json: bool) -> No
         "shards": str(out / "shards"), "run_id": run_id,
         "vector_set_id": vectors["vector_set_id"], "classifier": judge["path"],
         "localiser": localiser["localisers"]["Eyeglasses"]["path"],
+        "refiner": refiner["refiners"]["Eyeglasses"]["path"],
         "jobs": {"shard": shards["job_id"], "train": trained["job_id"],
                  "vectors": vectors["job_id"], "edit": edited["job_id"],
                  "interpolate": gifs["job_id"]},
@@ -153,6 +159,7 @@ def _describe(payload: dict[str, Any]) -> str:
         f"{payload['run_id']}`)",
         f"  vectors          set {payload['vector_set_id']} (keeping Male)",
         f"  localiser        {payload['localiser']}",
+        f"  refiner          {payload['refiner']}",
         f"  glasses removed  {payload['edited_images']} test faces in {payload['edited']}",
         f"  contact sheet    {payload['contact_sheet']}",
         f"  GIFs             {payload['gifs']}",

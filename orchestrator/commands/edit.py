@@ -51,9 +51,10 @@ SPLITS = ("all", "train", "val", "test")
               help="Only images of this split.")
 @click.option("--output", type=click.Choice(["blend", "residual", "decoded"]), default="blend",
               show_default=True,
-              help="blend: for a removal, the model's edit inside the removed object's band "
-                   "(its localiser: `featurechanger localiser train`) and the full-resolution "
-                   "photo elsewhere; for an addition, the edit composed onto the photo where "
+              help="blend: for a removal, the model's edit with its detail restored inside the "
+                   "removed object's band (`featurechanger localiser train` places the band, "
+                   "`featurechanger refiner train` restores the detail) and the "
+                   "full-resolution photo elsewhere; for an addition, the edit composed onto the photo where "
                    "the model changed it beyond its own error; "
                    "residual: photo + upsampled (decode(z') - decode(z)), every detail kept "
                    "(shows a faint added attribute, such as a smile, more often than blend); "
@@ -75,7 +76,8 @@ def edit(ctx: click.Context, run_id: int, data: str | None, images: str | None,
             --where Eyeglasses=1 --keep Male --out glasses-off
 
     `featurechanger jobs show ID --failed` lists images that failed, and why. A blended
-    removal needs the removed objects' localisers (`featurechanger localiser train`).
+    removal needs the removed objects' localisers (`featurechanger localiser train`) and the
+    run's refiners (`featurechanger refiner train`).
     """
     if (data is None) == (images is None):
         raise click.UsageError("Give either --data SHARDS (a dataset-wide job) or --images DIR "
@@ -98,7 +100,7 @@ def edit_folder(ctx: click.Context, run_id: int, images: str, add: tuple[str, ..
                 keep: tuple[str, ...], vector_set_id: int | None, output: str, out: str,
                 as_json: bool) -> None:
     """Edit the photos in `images` in this process; exit 2 when some could not be edited."""
-    from featurechanger.editing.bands import band_localisers, load_band
+    from featurechanger.editing.bands import load_removal, part_names, run_removal_parts
     from featurechanger.editing.batch import edit_image_folder
     from featurechanger.editing.inputs import run_shard_set
     from featurechanger.jobs.edit import choose_edit
@@ -110,15 +112,15 @@ def edit_folder(ctx: click.Context, run_id: int, images: str, add: tuple[str, ..
         "add": add, "remove": remove, "strength": strength, "margin": margin, "keep": keep,
         "vectors": vector_set_id})
     training_shards = run_shard_set(settings, run_id)
-    localisers = band_localisers(settings, training_shards, spec, output)
+    parts = run_removal_parts(settings, run_id, spec, output)
     device = pick_device("auto")
     outcomes = edit_image_folder(
         Path(images), model=load_run_model(settings, run_id, device), vectors=vectors,
-        spec=spec, out_dir=Path(out), output=output, band=load_band(localisers),
+        spec=spec, out_dir=Path(out), output=output, removal=load_removal(parts, run_id),
         crop=training_shards.crop, device=device)
     failed = [{"image_id": o.image_id, "error": o.error} for o in outcomes if o.error]
     emit({"run_id": run_id, "vector_set_id": vectors.id, "edit": spec.describe(),
-          "output": output, "localisers": {name: str(path) for name, path in localisers.items()},
+          "output": output, **part_names(parts),
           "out": str(Path(out)), "done": len(outcomes) - len(failed), "failed": failed},
          as_json, _describe_folder)
     if failed:

@@ -56,7 +56,7 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     --twin the PSNR/SSIM to the true edited faces over the whole photo and the eye band, next
     to doing nothing and to blurring the band to the model's resolution.
     """
-    from featurechanger.editing.bands import band_localisers, load_band
+    from featurechanger.editing.bands import load_removal, part_names, run_removal_parts
     from featurechanger.editing.inputs import run_shard_set
     from featurechanger.evaluation.classifier import default_classifier_path, load_classifier
     from featurechanger.evaluation.quality import evaluate_edit, format_report
@@ -73,17 +73,16 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     training_shards = run_shard_set(settings, run_id)
     judge = load_classifier(classifier_path or default_classifier_path(
         settings, training_shards), torch_device)
-    localisers = band_localisers(settings, training_shards, spec, output)
+    parts = run_removal_parts(settings, run_id, spec, output)
     model = load_run_model(settings, run_id, torch_device)
     shard_set = run_shard_set(settings, run_id, data)
     arrays = shard_set.load(model.resolution, None if split == "all" else split)
     report, samples = evaluate_edit(
         arrays, model=model, vectors=vectors, spec=spec, classifier=judge,
         dataset_root=shard_set.dataset_root, twin_root=twin, output=output,
-        band=load_band(localisers), limit=limit, device=torch_device)
+        removal=load_removal(parts, run_id), limit=limit, device=torch_device)
     report.update({"run_id": run_id, "vector_set_id": vectors.id, "keep": list(vectors.keep),
-                   "output": output, "localisers": {name: str(path) for name, path in
-                                                    localisers.items()},
+                   "output": output, **part_names(parts),
                    "data": str(shard_set.path), "split": split, "twin": twin})
     if sheet:
         labels = ["photo", f"{output} edit"] + (["twin (truth)"] if twin else [])

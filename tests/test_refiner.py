@@ -1,0 +1,126 @@
+"""The refiner: the detail a run's decoder blurs, restored inside a removed object's band; and
+what a blended removal needs (a localiser and a refiner per removed attribute)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from featurechanger.data.shards import ShardSet, build_shards
+from featurechanger.data.synth import write_synthetic
+from featurechanger.editing.bands import (load_removal, localiser_path, refiner_path,
+                                          removal_parts)
+from featurechanger.editing.localiser import Localiser, LocaliserNet, save_localiser
+from featurechanger.editing.refiner import (Refiner, RefinerNet, load_refiner, save_refiner,
+                                            train_refiner)
+from featurechanger.errors import ConfigError, DataError
+from featurechanger.latent.edits import EditSpec
+from tests.editing_world import one_thread  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.slow
+
+
+class BlurringModel(torch.nn.Module):
+    """A stand-in autoencoder at 32 px that reconstructs each image from its 8 px version: a
+    decoder that blurs, as a real one does."""
+
+    resolution = 32
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, 4).flatten(1)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(z.view(-1, 3, 8, 8), size=32, mode="bilinear", align_corners=False)
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory: pytest.TempPathFactory) -> ShardSet:
+    root = tmp_path_factory.mktemp("refiner")
+    write_synthetic(root / "data", 240, seed=0, workers=1, progress=False)
+    return build_shards(root / "data", root / "shards", sizes=(32, 64), shard_size=120,
+                        workers=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def refiner(faces: ShardSet, one_thread: None) -> Refiner:  # noqa: F811 - the fixture
+    return train_refiner(BlurringModel(), faces, "eyeglasses", epochs=6, batch_size=8)
+
+
+def test_a_refiner_restores_the_detail_its_decoder_blurs(refiner: Refiner) -> None:
+    """On validation faces, the refined band is closer to the photo than the decoder's."""
+    assert refiner.attribute == "Eyeglasses"
+    assert refiner.band_error["refined"] < 0.9 * refiner.band_error["decoded"]
+
+
+def test_a_fill_is_crop_sized_and_a_saved_refiner_loads_as_it_was(
+        refiner: Refiner, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    crop, decoded = (rng.random((90, 90, 3)).astype(np.float32) for _ in range(2))
+    band = np.zeros((90, 90, 1), np.float32)
+    band[30:50, 10:80] = 1
+    fill = refiner.fill(crop, decoded, band)
+    assert fill.shape == (90, 90, 3) and np.isfinite(fill).all()
+    path = save_refiner(tmp_path / "Eyeglasses.pt", refiner, source="test")
+    loaded = load_refiner(path, "Eyeglasses", run_id=1)
+    np.testing.assert_array_equal(loaded.fill(crop, decoded, band), fill)
+    assert loaded.band_error == refiner.band_error
+    with pytest.raises(DataError, match="refines Eyeglasses, not Wearing_Hat"):
+        load_refiner(path, "Wearing_Hat", run_id=1)
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(DataError, match="Cannot read refiner"):
+        load_refiner(tmp_path / "broken.pt", "Eyeglasses", run_id=1)
+
+
+def test_a_refiner_needs_64_px_images_and_an_object_it_can_place(
+        faces: ShardSet, tmp_path: Path) -> None:
+    small = build_shards(faces.dataset_root, tmp_path / "small", sizes=(32,), workers=1,
+                         progress=False)
+    with pytest.raises(DataError, match="--size 32 --size 64"):
+        train_refiner(BlurringModel(), small, "Eyeglasses")
+    with pytest.raises(ConfigError, match="only for Eyeglasses, not Wearing_Hat; remove "
+                                          "Wearing_Hat with --output residual or decoded"):
+        train_refiner(BlurringModel(), faces, "wearing_hat")
+
+
+def test_a_blended_removal_needs_a_localiser_and_a_refiner_and_other_edits_do_not(
+        refiner: Refiner, settings, tmp_path: Path) -> None:
+    class Shards:  # what localiser_path reads from a shard set
+        path, fingerprint = tmp_path / "shards", "0123456789abcdef"
+
+    checkpoint = tmp_path / "run-3" / "step-000100.pt"
+    removal = EditSpec.parse(remove=["Eyeglasses"])
+
+    def parts(spec: EditSpec = removal, output: str = "blend") -> dict:
+        return removal_parts(settings, Shards, checkpoint, 3, spec, output)
+
+    with pytest.raises(DataError, match="featurechanger localiser train --data SHARDS "
+                                        "--attribute Eyeglasses"):
+        parts()
+    assert parts(output="residual") == {"localisers": {}, "refiners": {}}
+    assert parts(EditSpec.parse(add=["Smiling"], remove=["Eyeglasses"])) == {
+        "localisers": {}, "refiners": {}}
+    torch.manual_seed(0)
+    localiser = Localiser("Eyeglasses", LocaliserNet().eval(), 1.0)
+    save_localiser(localiser_path(settings, Shards, "Eyeglasses"), localiser, source="test")
+    with pytest.raises(DataError, match="featurechanger refiner train --run 3 --attribute "
+                                        "Eyeglasses"):
+        parts()
+    save_refiner(refiner_path(checkpoint, "Eyeglasses"), refiner, source="test")
+    found = parts()
+    assert found["refiners"]["Eyeglasses"].parent.name == "step-000100"  # one per checkpoint
+    composition = load_removal(found, run_id=3)
+    assert composition.attributes == ["Eyeglasses"]
+    rng = np.random.default_rng(0)
+    crop, decoded = (rng.random((90, 90, 3)).astype(np.float32) for _ in range(2))
+    share, fill = composition(crop, decoded, 3.0)
+    band = localiser.band(crop, 3.0)
+    np.testing.assert_array_equal(share, band)
+    np.testing.assert_array_equal(fill, refiner.fill(crop, decoded, band))
+    assert load_removal({"localisers": {}, "refiners": {}}, run_id=3) is None
+    with pytest.raises(DataError, match="no refiner for Eyeglasses: it was planned by an "
+                                        "earlier featurechanger"):
+        load_removal({"localisers": found["localisers"]}, run_id=3)  # a job queued before
