@@ -29,7 +29,8 @@ def plan(settings: Settings, params: dict[str, Any]) -> Plan:
     the localisers of the run's training shards that place the removed objects and the
     refiners of the run's checkpoint that fill their bands."""
     from featurechanger.data.shards import open_shard_set
-    from featurechanger.editing.bands import run_removal_parts
+    from featurechanger.editing.bands import removal_parts
+    from featurechanger.editing.inputs import run_shard_set
     from featurechanger.render.compose import check_output_mode
 
     output = params.get("output", "blend")
@@ -39,7 +40,9 @@ def plan(settings: Settings, params: dict[str, Any]) -> Plan:
     shard_set = open_shard_set(params["data"])
     split, where = params.get("split", "all"), parse_where(params.get("where", ()))
     tasks = plan_shards(shard_set, split, where)
-    parts = run_removal_parts(settings, run_id, spec, output)
+    # The refiners of the very checkpoint the job keeps, not a second lookup of the latest.
+    parts = removal_parts(settings, run_shard_set(settings, run_id),
+                          settings.resolve(checkpoint, "checkpoint"), run_id, spec, output)
     stored = {
         "run": run_id, "checkpoint": checkpoint, "vectors": vectors.id,
         "spec": spec.to_json(), "edit": spec.describe(),
