@@ -39,7 +39,7 @@ def main(run_id: int, faces: int) -> None:
     model = load_run_model(settings, run_id)
     shard_set = run_shard_set(settings, run_id)
     spec = EditSpec.parse(remove=["Eyeglasses"])
-    removal = load_removal(run_removal_parts(settings, run_id, spec, "blend"), run_id)
+    removal = load_removal(run_removal_parts(settings, run_id, shard_set, spec, "blend"), run_id)
     (localiser, refiner), = removal.parts
     arrays = shard_set.shard(0, model.resolution)
     count = min(faces, len(arrays.images))

@@ -157,7 +157,7 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
     from featurechanger.editing.bands import load_removal, run_removal_parts
     from featurechanger.editing.batch import decode_spec_edit, read_photo
     from featurechanger.editing.inputs import run_shard_set
-    from featurechanger.evaluation.classifier import default_classifier_path, load_classifier
+    from featurechanger.evaluation.classifier import edit_judge_path, load_classifier
     from featurechanger.evaluation.quality import Scores, judge_view, select_for_edit, summarise
     from featurechanger.evaluation.regions import eye_band
     from featurechanger.latent.edits import EditSpec, edit_amount
@@ -168,8 +168,9 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
     settings = load_settings()
     model = load_run_model(settings, run_id)
     vectors = vector_set_for_run(settings, run_id, None, keep)
-    judge = load_classifier(default_classifier_path(settings, run_shard_set(settings, run_id)))
+    training_shards = run_shard_set(settings, run_id)
     spec = EditSpec.parse((), ["Eyeglasses"], *edit_amount(None, None))
+    judge = load_classifier(edit_judge_path(settings, training_shards, spec.remove))
     shard_set = open_shard_set(data)
     arrays = shard_set.load(model.resolution, None)
     rows = select_for_edit(arrays.labels, spec)[:limit]
@@ -178,7 +179,8 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
     shares = tuple(float(share) for share in top_shares.split(",") if share)
     removal = None
     if shares:
-        removal = load_removal(run_removal_parts(settings, run_id, spec, "blend"), run_id)
+        removal = load_removal(run_removal_parts(settings, run_id, training_shards, spec,
+                                                 "blend"), run_id)
         arms += tuple(f"band {share:g} x {rule}" for share in shares for rule in (
             "refined", "decoded", "first gate", "first gate, noise at model resolution")) + (
             "band x blend",)

@@ -6,9 +6,11 @@ set and output mode, on a separately generated evaluation set with its counterfa
         --twin /work/fc-data/eval16k-twin --out results.jsonl
 
 Each run needs its vector sets first (`featurechanger vectors --run RUN` and `... --keep
-Male`), the classifier of its training shards (`featurechanger classifier train`) and, for the
-blended removals, their Eyeglasses localiser and refiner (`featurechanger localiser train
---attribute Eyeglasses`, `featurechanger refiner train --run RUN --attribute Eyeglasses`).
+Male`), the classifiers of its training shards (`featurechanger classifier train`, and with
+`--decorrelate Eyeglasses` the judge of the removals; `--extra '--classifier FILE'` judges
+every row with one classifier instead) and, for the blended removals, their Eyeglasses
+localiser and refiner (`featurechanger localiser train --attribute Eyeglasses`,
+`featurechanger refiner train --run RUN --attribute Eyeglasses`).
 Every evaluation is one `featurechanger evaluate ... --json` command, printed before it runs, so
 each row can be repeated alone. The table (markdown) is printed at the end.
 """
@@ -78,7 +80,8 @@ def _cell(report: dict, key: str, percent: bool = True) -> str:
 def table(rows: list[dict]) -> str:
     header = ("| model | vectors | output | edit | n | success % | others kept % | Male kept % "
               "| recon. others kept % | recon. Male kept % | PSNR whole: edit / do-nothing / "
-              "blurred (dB) | PSNR eye band: edit / do-nothing / blurred (dB) |")
+              "blurred (dB) | PSNR eye band: edit / do-nothing / blurred (dB) "
+              "| twin (a perfect edit): success / others / Male kept % |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
         r = row["report"]
@@ -86,10 +89,13 @@ def table(rows: list[dict]) -> str:
                                                          "blurred_psnr"))
         band = " / ".join(_cell(r, k, False) for k in ("band_truth_psnr", "band_do_nothing_psnr",
                                                         "band_blurred_psnr"))
+        twin = " / ".join(f"{100 * r[k]:.1f}" if k in r else "-" for k in (
+            "twin_success", "twin_preserved", "twin_male_preserved"))
         lines.append(f"| {row['model']} | {row['vectors']} | {row['output']} | {row['edit']} "
                      f"| {r['n']} | {_cell(r, 'success')} | {_cell(r, 'preserved')} "
                      f"| {_cell(r, 'male_preserved')} | {_cell(r, 'reconstruction_preserved')} "
-                     f"| {_cell(r, 'reconstruction_male_preserved')} | {whole} | {band} |")
+                     f"| {_cell(r, 'reconstruction_male_preserved')} | {whole} | {band} "
+                     f"| {twin} |")
     return "\n".join(lines)
 
 

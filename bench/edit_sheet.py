@@ -32,6 +32,7 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, faces: int,
     from featurechanger.data.shards import open_shard_set
     from featurechanger.editing.bands import load_removal, run_removal_parts
     from featurechanger.editing.batch import decode_spec_edit, read_photo
+    from featurechanger.editing.inputs import run_shard_set
     from featurechanger.latent.edits import EditSpec, edit_amount
     from featurechanger.latent.store import vector_set_for_run
     from featurechanger.render.compose import OUTPUT_MODES, compose
@@ -46,7 +47,9 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, faces: int,
     arrays = shard_set.load(model.resolution, None)
     rows = np.flatnonzero(arrays.labels[:, ATTRIBUTE_INDEX["Eyeglasses"]] == 1)[:faces]
     reconstructions, edits = decode_spec_edit(model, arrays.images[rows], vectors, spec)
-    removals = {mode: load_removal(run_removal_parts(settings, run_id, spec, mode), run_id)
+    training_shards = run_shard_set(settings, run_id)
+    removals = {mode: load_removal(run_removal_parts(settings, run_id, training_shards, spec,
+                                                     mode), run_id)
                 for mode in OUTPUT_MODES}
     sheet_rows = []
     for row, reconstruction, edit in zip(rows, reconstructions, edits):

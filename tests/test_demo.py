@@ -33,6 +33,8 @@ def test_the_quick_demo_runs_every_step_and_says_where_everything_is(
         assert Path(picture).stat().st_size > 0
     assert {"n", "success", "preserved", "male_preserved", "truth_psnr",
             "do_nothing_psnr"} <= set(made["evaluation"])
+    assert made["evaluation"]["judge"] == made["classifier"]  # the one not leaning on glasses
+    assert made["evaluation"]["judge_decorrelated"] == ["Eyeglasses"]
 
     listed = subprocess.run([str(FEATURECHANGER), "jobs", "list", "--json"],
                             capture_output=True, text=True, timeout=60)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -14,7 +16,8 @@ from PIL import Image
 from featurechanger.attributes import ATTRIBUTES
 from featurechanger.data.shards import build_shards
 from featurechanger.data.synth import write_synthetic
-from featurechanger.evaluation.classifier import AttributeClassifier, Classifier, save_classifier
+from featurechanger.evaluation.classifier import (AttributeClassifier, Classifier,
+                                                  load_classifier, save_classifier)
 from orchestrator.cli import main
 from tests.editing_world import one_thread  # noqa: F401 - a fixture
 
@@ -110,6 +113,10 @@ def test_evaluate_reports_the_documented_keys(trained: dict) -> None:
                 "truth_psnr", "do_nothing_psnr", "band_truth_psnr", "band_blurred_psnr"):
         assert key in report
     assert report["n"] > 0 and report["keep"] == ["Male"]
+    flipped = report["flipped"]  # every other judged attribute
+    assert set(flipped) == set(report["judged"]) - {"Eyeglasses"} == set(report["twin_flipped"])
+    assert flipped["Male"] == pytest.approx(1 - report["male_preserved"], abs=1e-4)
+    assert np.mean(list(flipped.values())) == pytest.approx(1 - report["preserved"], abs=1e-4)
     assert report["localisers"] == {"Eyeglasses": localiser["Eyeglasses"]["path"]}
     assert report["refiners"] == {"Eyeglasses": refiner["Eyeglasses"]["path"]}
     assert Image.open(report["sheet"]).size[0] > 3 * 160
@@ -158,6 +165,24 @@ def test_classifier_train_reports_balanced_accuracy(trained: dict) -> None:
     assert Path(report["path"]).is_file()
 
 
+def test_evaluate_judges_with_the_classifier_decorrelated_from_the_edit(trained: dict) -> None:
+    run_id, shards = trained["run_id"], trained["shards"]
+    _invoke("vectors", "--run", run_id, "--device", "cpu")
+    train = ["classifier", "train", "--data", shards, "--epochs", "1", "--device", "cpu"]
+    plain = _invoke(*train)
+    without = _invoke(*train, "--decorrelate", "eyeglasses")
+    assert (plain["decorrelated"], without["decorrelated"]) == ([], ["Eyeglasses"])
+    assert Path(plain["path"]).is_file() and without["path"] != plain["path"]
+    for path in (plain["path"], without["path"]):  # 192 faces teach it little: let it judge all
+        judge = load_classifier(path)
+        save_classifier(path, replace(judge, balanced_accuracy=dict.fromkeys(ATTRIBUTES, 1.0)),
+                        source="test")
+    evaluate = ["evaluate", "--run", run_id, "--output", "residual", "--split", "all",
+                "--limit", "3", "--device", "cpu"]
+    removal = _invoke(*evaluate, "--remove", "Eyeglasses")
+    assert (removal["judge"], removal["judge_decorrelated"]) == (without["path"], ["Eyeglasses"])
+    addition = _invoke(*evaluate, "--add", "Smiling")  # no judge decorrelated from Smiling
+    assert (addition["judge"], addition["judge_decorrelated"]) == (plain["path"], [])
 def test_bad_names_and_missing_sets_are_one_line_errors(trained: dict) -> None:
     run_id = trained["run_id"]
     result = CliRunner().invoke(main, ["vectors", "--run", run_id, "--keep", "Eyeglass"])

@@ -14,7 +14,8 @@ from featurechanger.attributes import ATTRIBUTE_INDEX
 from featurechanger.editing.batch import decode_edit
 from featurechanger.errors import DataError
 from featurechanger.evaluation import intervals
-from featurechanger.evaluation.classifier import (balanced_accuracy, load_classifier,
+from featurechanger.evaluation.classifier import (balanced_accuracy, label_weights,
+                                                  load_classifier, positive_weight,
                                                   predict_probabilities, save_classifier,
                                                   train_classifier)
 from featurechanger.evaluation.quality import evaluate_edit, judge_view
@@ -50,6 +51,25 @@ def test_balanced_accuracy_weighs_both_classes_and_marks_absent_ones() -> None:
     accuracy = balanced_accuracy(predictions, labels)
     assert accuracy[0] == 0.5  # 100% of negatives, 0% of positives
     assert np.isnan(accuracy[1])  # no positives at all: cannot be judged
+
+
+def test_label_weights_balance_classes_and_decorrelate_the_named_attributes() -> None:
+    rng = np.random.default_rng(0)
+    labels = (rng.random((4000, 40)) < 0.3).astype(np.uint8)
+    glasses, male = ATTRIBUTE_INDEX["Eyeglasses"], ATTRIBUTE_INDEX["Male"]
+    labels[:, male] = rng.random(4000) < np.where(labels[:, glasses] == 1, 0.8, 0.4)
+    plain = np.where(labels == 1, positive_weight(labels).numpy(), 1.0)
+    np.testing.assert_allclose(label_weights(labels), plain, rtol=1e-6)
+    weights = label_weights(labels, ["eyeglasses"])
+    # Weighted, Male says nothing of glasses: P(Male | glasses) = P(Male | no glasses) = 1/2,
+    # and glasses keep their share of the data.
+    weighted = np.array([[weights[(labels[:, glasses] == g) & (labels[:, male] == m), male]
+                          .sum() for m in (0, 1)] for g in (0, 1)])
+    np.testing.assert_allclose(weighted[:, 1] / weighted.sum(1), [0.5, 0.5], rtol=1e-5)
+    assert weighted[1].sum() / weighted.sum() == pytest.approx(labels[:, glasses].mean())
+    np.testing.assert_allclose(weights[:, glasses], plain[:, glasses], rtol=1e-6)
+    constant = np.zeros((10, 40), np.uint8)  # no positives anywhere: nothing to balance
+    assert (label_weights(constant, ["Eyeglasses"]) == 1).all()
 
 
 def test_eye_band_spans_both_eyes_with_anthropometric_margins() -> None:
@@ -88,7 +108,7 @@ def test_classifier_learns_the_drawn_attributes_and_round_trips(toy: dict, tmp_p
     assert {"Eyeglasses", "Male", "Smiling"} <= set(classifier.judged)
     assert "Bald" in classifier.left_out  # never drawn, never positive: not judged
     loaded = load_classifier(save_classifier(tmp_path / "c.pt", classifier, source="toy"))
-    assert loaded.judged == classifier.judged
+    assert loaded.judged == classifier.judged and loaded.decorrelated == ()
     views = np.stack([judge_view(p, CROP_BOX) for p in toy["world"].photos[:8]])
     np.testing.assert_allclose(predict_probabilities(loaded.model, views),
                                predict_probabilities(classifier.model, views), atol=1e-6)

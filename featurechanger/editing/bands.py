@@ -35,21 +35,17 @@ def refiner_path(checkpoint: Path, attribute: str) -> Path:
     return checkpoint.parent / "refiners" / checkpoint.stem / f"{attribute}.pt"
 
 
-def run_removal_parts(settings: Settings, run_id: int, spec: EditSpec,
-                      output: str) -> dict[str, dict[str, Path]]:
-    """removal_parts for run `run_id`: the localisers of its training shards, the refiners of
-    its latest checkpoint."""
-    from featurechanger.editing.inputs import run_shard_set
+def run_removal_parts(settings: Settings, run_id: int, training_shards: ShardSet,
+                      spec: EditSpec, output: str) -> dict[str, dict[str, Path]]:
+    """removal_parts for run `run_id`, trained on `training_shards`: their localisers, the
+    refiners of the run's latest checkpoint."""
     from featurechanger.training.runs import get_run, run_checkpoint_path
 
-    if output != "blend" or spec.add:
-        return removal_parts(settings, None, None, run_id, spec, output)
     checkpoint = run_checkpoint_path(settings, get_run(settings, run_id))
-    return removal_parts(settings, run_shard_set(settings, run_id), checkpoint, run_id, spec,
-                         output)
+    return removal_parts(settings, training_shards, checkpoint, run_id, spec, output)
 
 
-def removal_parts(settings: Settings, shard_set: ShardSet | None, checkpoint: Path | None,
+def removal_parts(settings: Settings, shard_set: ShardSet, checkpoint: Path,
                   run_id: int, spec: EditSpec, output: str) -> dict[str, dict[str, Path]]:
     """{"localisers": attribute -> file, "refiners": attribute -> file}: what a blend of `spec`
     needs (the localisers of `shard_set`, the run's training shards; the refiners of run

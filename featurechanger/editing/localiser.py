@@ -80,12 +80,14 @@ class Localiser:
     balanced_accuracy: float  # on the validation split
 
     @torch.inference_mode()
-    def band(self, crop: np.ndarray, model_pixel: float,
-             top_share: float | None = None) -> np.ndarray:
+    def band(self, crop: np.ndarray, model_pixel: float, top_share: float | None = None,
+             small: np.ndarray | None = None) -> np.ndarray:
         """(h, w, 1) in [0, 1] over a crop ((h, w, 3) float in [0, 1]): of the crop's top share
         of pixels by logit (the net's, unless `top_share` is given), the connected region
-        around the highest, grown by a model pixel and softened by half of one."""
-        small = resize(crop, RESOLUTION, RESOLUTION)
+        around the highest, grown by a model pixel and softened by half of one. `small`: the
+        crop already shrunk to RESOLUTION px, where the caller has it."""
+        if small is None:
+            small = resize(crop, RESOLUTION, RESOLUTION)
         logits = self.net(torch.from_numpy(np.ascontiguousarray(small, dtype=np.float32))
                           .permute(2, 0, 1)[None])[0].numpy()
         share = self.net.top_share if top_share is None else top_share

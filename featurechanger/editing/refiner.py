@@ -27,14 +27,14 @@ from torch import nn
 from featurechanger.attributes import attribute_index, canonical_attribute
 from featurechanger.data.shards import ShardSet
 from featurechanger.editing.bands import missing_refiner
-from featurechanger.editing.localiser import load_payload
+from featurechanger.editing.localiser import RESOLUTION, load_payload
 from featurechanger.errors import ConfigError, DataError
 from featurechanger.evaluation.classifier import train_in_batches
 from featurechanger.evaluation.regions import Box, eye_band
 from featurechanger.latent.encoding import decode_latents, encode_images
 from featurechanger.render.images import resize, to_uint8, write_atomically
 
-RESOLUTION = 64
+# RESOLUTION, the localiser's: a removal shrinks each crop once for both nets.
 FORMAT = "featurechanger-refiner"
 # Where each attribute's object lies on a face, placed from its landmarks: the refiner learns
 # to restore detail in such bands. Validated for glasses only (README, "The refined band").
@@ -95,11 +95,16 @@ class Refiner:
     band_error: dict[str, float]
 
     @torch.inference_mode()
-    def fill(self, crop: np.ndarray, decoded: np.ndarray, band: np.ndarray) -> np.ndarray:
+    def fill(self, crop: np.ndarray, decoded: np.ndarray, band: np.ndarray,
+             small: np.ndarray | None = None) -> np.ndarray:
         """(h, w, 3): the crop's band filled from `decoded` (the upsampled decode(z'), crop-
-        aligned), with detail; crop and decoded (h, w, 3), band (h, w, 1), floats in [0, 1]."""
-        views = [torch.from_numpy(np.ascontiguousarray(resize(image, RESOLUTION, RESOLUTION)))
-                 .permute(2, 0, 1)[None] for image in (crop, decoded, band)]
+        aligned), with detail; crop and decoded (h, w, 3), band (h, w, 1), floats in [0, 1].
+        `small`: the crop already shrunk to RESOLUTION px, where the caller has it."""
+        if small is None:
+            small = resize(crop, RESOLUTION, RESOLUTION)
+        views = [torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+                 for image in (small, resize(decoded, RESOLUTION, RESOLUTION),
+                               resize(band, RESOLUTION, RESOLUTION))]
         refined = self.net(refiner_input(*views))[0].clamp(0, 1).permute(1, 2, 0).numpy()
         return resize(refined, crop.shape[1], crop.shape[0])
 

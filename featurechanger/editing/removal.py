@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from featurechanger.editing.localiser import Localiser
+from featurechanger.editing.localiser import RESOLUTION, Localiser
 from featurechanger.editing.refiner import Refiner
+from featurechanger.render.images import resize
 
 
 class Removal:
@@ -25,8 +26,9 @@ class Removal:
                  model_pixel: float) -> tuple[np.ndarray, np.ndarray]:
         """(share, fill) over a crop ((h, w, 3) float in [0, 1]) given the upsampled
         decode(z') aligned with it: share (h, w, 1), fill (h, w, 3)."""
-        bands = [localiser.band(crop, model_pixel) for localiser, _ in self.parts]
-        fills = [refiner.fill(crop, decoded, band)
+        small = resize(crop, RESOLUTION, RESOLUTION)  # what both nets see of the crop
+        bands = [localiser.band(crop, model_pixel, small=small) for localiser, _ in self.parts]
+        fills = [refiner.fill(crop, decoded, band, small=small)
                  for band, (_, refiner) in zip(bands, self.parts)]
         if len(bands) == 1:
             return bands[0], fills[0]

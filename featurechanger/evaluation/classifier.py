@@ -4,12 +4,18 @@ It is trained separately from the autoencoders, with a class-balanced loss (each
 positives weighted by negatives/positives), so that its 0.5 threshold balances the errors on
 both classes of rare attributes such as Eyeglasses. Only attributes it recognises with a
 balanced accuracy of at least 90% on the validation split are used to judge preservation.
+
+A judge trained on CelebA-like labels learns their correlations: glasses make a face more
+likely Male, so removing glasses moves its Male call even when the face is unchanged. Trained
+with `decorrelate` attributes, every other attribute's loss is reweighted so that, in the
+weighted data, its label is independent of theirs (`label_weights`): that judge has no reason
+to read Male off the glasses, and measures what an edit of them does to the rest of the face.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +24,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from featurechanger.attributes import ATTRIBUTES
+from featurechanger.attributes import ATTRIBUTES, attribute_index
 from featurechanger.config import Settings
 from featurechanger.data.shards import ShardSet
 from featurechanger.data.torchdata import images_to_tensor
@@ -58,6 +64,7 @@ class Classifier:
 
     model: AttributeClassifier
     balanced_accuracy: dict[str, float]  # on the validation split; NaN where a class is absent
+    decorrelated: tuple[str, ...] = ()  # attributes the others were trained not to lean on
 
     @property
     def judged(self) -> tuple[str, ...]:
@@ -104,27 +111,52 @@ def balanced_accuracy(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray
 def train_classifier(train_images: np.ndarray, train_labels: np.ndarray,
                      val_images: np.ndarray, val_labels: np.ndarray, *, epochs: int = 12,
                      batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+                     decorrelate: Sequence[str] = (),
                      device: torch.device | str = "cpu") -> Classifier:
-    """Train on (N, 64, 64, 3) uint8 images with (N, 40) 0/1 labels; judge on the val split."""
+    """Train on (N, 64, 64, 3) uint8 images with (N, 40) 0/1 labels; judge on the val split.
+    `decorrelate`: attributes the other attributes' predictions must not lean on."""
     for name, images in (("training", train_images), ("validation", val_images)):
         if len(images) == 0:
             raise DataError(f"The classifier needs {name} images, and the shard set has none.")
     torch.manual_seed(seed)
     generator = np.random.default_rng(seed)
     model = AttributeClassifier().to(device)
-    loss_function = nn.BCEWithLogitsLoss(pos_weight=positive_weight(train_labels).to(device))
+    weights = label_weights(train_labels, decorrelate)
 
     def batch_loss(rows: np.ndarray) -> torch.Tensor:
         x = images_to_tensor(train_images[rows]).to(device)
         flip = torch.from_numpy(generator.random(len(rows)) < 0.5).to(device)
         x = torch.where(flip[:, None, None, None], x.flip(3), x)  # faces are left-right alike
         y = torch.from_numpy(train_labels[rows].astype(np.float32)).to(device)
-        return loss_function(model(x), y)
+        losses = nn.functional.binary_cross_entropy_with_logits(model(x), y, reduction="none")
+        return (losses * torch.from_numpy(weights[rows]).to(device)).mean()
 
     train_in_batches(model, batch_loss, len(train_images), epochs=epochs,
                      batch_size=batch_size, lr=lr, generator=generator, desc="classifier")
     accuracy = balanced_accuracy(predict_probabilities(model, val_images) >= 0.5, val_labels)
-    return Classifier(model, dict(zip(ATTRIBUTES, map(float, accuracy))))
+    return Classifier(model, dict(zip(ATTRIBUTES, map(float, accuracy))), tuple(decorrelate))
+
+
+def label_weights(labels: np.ndarray, decorrelate: Sequence[str] = ()) -> np.ndarray:
+    """(N, 40) loss weights: the class balance of `positive_weight` (negatives 1, positives
+    negatives/positives) times, per attribute, the reweighing of Kamiran and Calders (2012):
+    a face whose label y falls in group g of the `decorrelate` attributes' values weighs
+    P(y) P(g) / P(y, g). The weighted data keeps each group's share but has the attribute
+    independent of the groups, without the loss of data that equal groups would cost."""
+    decorrelated = [attribute_index(name) for name in decorrelate]
+    labels = np.asarray(labels, dtype=bool)
+    weights = np.where(labels, positive_weight(labels).numpy(), 1.0).astype(np.float32)
+    for column in range(len(ATTRIBUTES)):
+        others = [index for index in decorrelated if index != column]
+        if not others:
+            continue
+        target = labels[:, column]
+        group = np.unique(labels[:, others], axis=0, return_inverse=True)[1].reshape(-1)
+        cell = 2 * group + target  # (group, label) of each face
+        label_count = np.where(target, target.sum(), (~target).sum())
+        group_count, cell_count = np.bincount(group)[group], np.bincount(cell)[cell]
+        weights[:, column] *= label_count * group_count / (len(labels) * cell_count)
+    return weights
 
 
 def train_in_batches(model: nn.Module, batch_loss: Callable[[np.ndarray], torch.Tensor],
@@ -159,7 +191,8 @@ def save_classifier(path: Path, classifier: Classifier, source: str) -> Path:
     """Write the classifier (weights, width, validation accuracies, data source) atomically."""
     payload = {"format": FORMAT, "width": classifier.model.width, "source": source,
                "state_dict": {k: v.cpu() for k, v in classifier.model.state_dict().items()},
-               "balanced_accuracy": classifier.balanced_accuracy}
+               "balanced_accuracy": classifier.balanced_accuracy,
+               "decorrelated": list(classifier.decorrelated)}
     return write_atomically(Path(path), lambda target: torch.save(payload, target))
 
 
@@ -173,13 +206,24 @@ def load_classifier(path: Path, device: torch.device | str = "cpu") -> Classifie
         raise DataError(f"{str(path)!r} is not a featurechanger attribute classifier.")
     model = AttributeClassifier(payload["width"])
     model.load_state_dict(payload["state_dict"])
-    return Classifier(model.to(device).eval(), payload["balanced_accuracy"])
+    return Classifier(model.to(device).eval(), payload["balanced_accuracy"],
+                      tuple(payload.get("decorrelated", ())))
 
 
-def default_classifier_path(settings: Settings, shard_set: ShardSet) -> Path:
-    """Where `classifier train` keeps the classifier of a shard set (one per dataset and set)."""
-    name = f"{shard_set.path.name}-{shard_set.fingerprint[:8]}.pt"
+def default_classifier_path(settings: Settings, shard_set: ShardSet,
+                            decorrelate: Sequence[str] = ()) -> Path:
+    """Where `classifier train` keeps the classifier of a shard set (one per dataset and set,
+    and per set of decorrelated attributes)."""
+    suffix = "".join(f"-without-{name}" for name in sorted(decorrelate))
+    name = f"{shard_set.path.name}-{shard_set.fingerprint[:8]}{suffix}.pt"
     return settings.checkpoint_root / "classifiers" / name
+
+
+def edit_judge_path(settings: Settings, shard_set: ShardSet, edited: Sequence[str]) -> Path:
+    """The judge `evaluate` uses by default: the classifier trained not to lean on the edited
+    attributes where `classifier train --decorrelate` made one, else the plain classifier."""
+    decorrelated = default_classifier_path(settings, shard_set, edited)
+    return decorrelated if decorrelated.is_file() else default_classifier_path(settings, shard_set)
 
 
 def train_on_shard_set(shard_set: ShardSet, **options: object) -> Classifier:

@@ -7,9 +7,11 @@ edit is composed at full resolution exactly as `featurechanger edit` writes it, 
   model's decode(z), i.e. strength 0) at 64x64. Success: every edited attribute is predicted
   flipped (on the unedited photo, this rate is the classifier's own error). Preservation:
   the share of the other judged attributes whose prediction on the edit equals the one on
-  the photo; Male is also reported on its own. The same numbers on the
-  reconstruction show what the model alone changes (including flips at strength 0), and on
-  the twin what a perfect edit scores (the classifier's own ceiling).
+  the photo; Male is also reported on its own, and how often each other attribute flips
+  (`flipped`). The same numbers on the reconstruction show what the model alone changes
+  (including flips at strength 0), and on the twin what a perfect edit scores (the
+  classifier's own ceiling). The judge should not lean on the edited attributes (see
+  evaluation.classifier, `decorrelate`), or it sees a change in what they merely correlate with.
 - with a twin dataset (the same faces drawn with the attribute changed, the ground truth), PSNR
   and SSIM of the edit against the twin, over the whole photo and over the band of the eyes,
   next to two references: the photo unchanged ("do nothing") and the photo whose band is
@@ -31,7 +33,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from featurechanger.attributes import ATTRIBUTE_INDEX
+from featurechanger.attributes import ATTRIBUTE_INDEX, ATTRIBUTES
 from featurechanger.errors import ConfigError, DataError
 from featurechanger.evaluation import intervals
 from featurechanger.evaluation.classifier import RESOLUTION, Classifier
@@ -215,6 +217,12 @@ def summarise(scores: Scores, classifier: Classifier, spec: EditSpec) -> dict:
     report: dict = {"n": len(photo), "edit": spec.to_json(), "judged": list(classifier.judged),
                     "left_out": classifier.left_out,
                     "male_judged": "Male" in classifier.judged}
+    # How often the edit (and the twin) flips each other attribute: where preservation is lost.
+    for version, prefix in (("edit", ""), ("twin", "twin_")):
+        if version in scores.predictions:
+            rates = (scores.judged(version)[:, others] != photo[:, others]).mean(0)
+            report[f"{prefix}flipped"] = {ATTRIBUTES[column]: round(float(rate), 4)
+                                          for rate, column in zip(rates, others)}
     for name, estimate in estimates.items():
         report[name] = estimate.value
         report[f"{name}_ci"] = [estimate.low, estimate.high]
@@ -227,9 +235,24 @@ def _flipped(predictions: np.ndarray, targets: dict[str, bool]) -> np.ndarray:
     return np.logical_and.reduce(hits)
 
 
+def _most_flipped(report: dict, count: int = 3) -> str:
+    """'Blurry 12.0% (twin 3.1%), ...': the others the edit flips most often."""
+    twin = report.get("twin_flipped", {})
+    most = sorted(report["flipped"].items(), key=lambda item: -item[1])[:count]
+    return ", ".join(f"{name} {100 * rate:.1f}%"
+                     + (f" (twin {100 * twin[name]:.1f}%)" if name in twin else "")
+                     for name, rate in most)
+
+
 def format_report(report: dict, keys: Sequence[str] | None = None) -> str:
     """Lines 'name: value [low, high]' for a person (rates in %, distances in dB or SSIM)."""
     lines = [f"{report['n']} faces, edit: {report['edit']}"]
+    if "judge" in report:
+        without = ", ".join(report["judge_decorrelated"])
+        lines.append(f"  judged by {report['judge']} ("
+                     + (f"trained not to lean on {without})" if without else
+                        "plain: its other calls may lean on the edited attributes; see "
+                        "`featurechanger classifier train --help`, --decorrelate)"))
     if report.get("localisers"):
         lines.append("  composed inside the band of: " + ", ".join(report["localisers"]))
     for name in keys or [k for k in report if f"{k}_ci" in report]:
@@ -239,6 +262,8 @@ def format_report(report: dict, keys: Sequence[str] | None = None) -> str:
         digits = 1 if percent or name.endswith("psnr") else 3
         lines.append(f"  {name}: {report[name] * scale:.{digits}f}{unit} "
                      f"[{low * scale:.{digits}f}, {high * scale:.{digits}f}]")
+    if report.get("flipped"):
+        lines.append("  most flipped by the edit: " + _most_flipped(report))
     if report["left_out"]:
         lines.append("  left out of preservation (validation balanced accuracy < 90%): "
                      + ", ".join(f"{k} {v:.2f}" for k, v in report["left_out"].items()))

@@ -22,34 +22,51 @@ def classifier() -> None:
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--decorrelate", multiple=True, metavar="ATTR",
+              help="Weight the training so that no other attribute's prediction leans on ATTR "
+                   "(repeatable): the judge for edits of ATTR. Removing glasses should not "
+                   "change the Male call, yet a judge trained on data where most glasses "
+                   "wearers are men reads Male partly off the glasses.")
 @click.option("--out", type=click.Path(dir_okay=False), metavar="FILE",
               help="Where to save it [default: CHECKPOINT_ROOT/classifiers/<shards>-<id>.pt, "
-                   "where evaluate looks for the classifier of a run's training shards].")
+                   "or <shards>-<id>-without-ATTR.pt with --decorrelate ATTR, where evaluate "
+                   "looks for the judges of a run's training shards].")
 @device_option
 @json_option
 @click.pass_context
 def train(ctx: click.Context, data: str, epochs: int, batch_size: int, lr: float, seed: int,
-          out: str | None, device: str, as_json: bool) -> None:
+          decorrelate: tuple[str, ...], out: str | None, device: str, as_json: bool) -> None:
     """Train a small CNN on the dataset's 40 labels at 64x64 and report, per attribute, its
-    balanced accuracy on the val split. Attributes under 90% are left out of preservation."""
+    balanced accuracy on the val split. Attributes under 90% are left out of preservation.
+
+    `evaluate` judges an edit with the classifier decorrelated from the edited attributes
+    where one was trained (`--decorrelate Eyeglasses` for glasses removal), else this plain one.
+    """
+    from featurechanger.attributes import canonical_attribute
     from featurechanger.data.shards import open_shard_set
     from featurechanger.evaluation.classifier import (default_classifier_path, save_classifier,
                                                       train_on_shard_set)
     from featurechanger.training.device import pick_device
 
     settings = settings_from_context(ctx)
+    decorrelate = tuple(dict.fromkeys(canonical_attribute(name) for name in decorrelate))
     shard_set = open_shard_set(data)
     trained = train_on_shard_set(shard_set, epochs=epochs, batch_size=batch_size, lr=lr,
-                                 seed=seed, device=pick_device(device))
-    path = save_classifier(out or default_classifier_path(settings, shard_set), trained,
-                           source=str(shard_set.path))
+                                 seed=seed, decorrelate=decorrelate, device=pick_device(device))
+    path = save_classifier(out or default_classifier_path(settings, shard_set, decorrelate),
+                           trained, source=str(shard_set.path))
     emit({"path": str(path), "data": str(shard_set.path), "epochs": epochs,
+          "decorrelated": list(decorrelate),
           "balanced_accuracy": trained.balanced_accuracy, "judged": list(trained.judged),
           "left_out": trained.left_out}, as_json, _describe)
 
 
 def _describe(payload: dict) -> str:
-    lines = [f"Saved {payload['path']}.", "Validation balanced accuracy (* = judged):"]
+    lines = [f"Saved {payload['path']}."]
+    if payload["decorrelated"]:
+        lines.append("Trained so that no other attribute's call leans on: "
+                     + ", ".join(payload["decorrelated"]) + ".")
+    lines.append("Validation balanced accuracy (* = judged):")
     for name, accuracy in payload["balanced_accuracy"].items():
         mark = "*" if name in payload["judged"] else " "
         lines.append(f"  {mark} {name:<20} {accuracy:.3f}")

@@ -90,8 +90,9 @@ def demo(ctx: click.Context, out: Path | None, quick: bool, as_json: bool) -> No
     grid = _command(ctx, "grid", "--run", run_id, "--images", ",".join(shown),
                     "--attributes", GRID_ATTRIBUTES, "--vectors", vectors["vector_set_id"],
                     "--data", out / "shards", "--out", out / "grid.png")
+    # The judge of the glasses removal: its other calls must not lean on the glasses.
     judge = _command(ctx, "classifier", "train", "--data", out / "shards",
-                     "--epochs", size.classifier_epochs)
+                     "--epochs", size.classifier_epochs, "--decorrelate", "Eyeglasses")
     evaluation = _command(ctx, "evaluate", "--run", run_id, "--remove", "Eyeglasses",
                           "--keep", "Male", "--data", out / "shards", "--split", "test",
                           "--twin", twins, "--sheet", out / "evaluation-sheet.png")

@@ -112,7 +112,7 @@ def edit_folder(ctx: click.Context, run_id: int, images: str, add: tuple[str, ..
         "add": add, "remove": remove, "strength": strength, "margin": margin, "keep": keep,
         "vectors": vector_set_id})
     training_shards = run_shard_set(settings, run_id)
-    parts = run_removal_parts(settings, run_id, spec, output)
+    parts = run_removal_parts(settings, run_id, training_shards, spec, output)
     device = pick_device("auto")
     outcomes = edit_image_folder(
         Path(images), model=load_run_model(settings, run_id, device), vectors=vectors,

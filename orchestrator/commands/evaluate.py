@@ -35,8 +35,9 @@ from orchestrator.output import emit, json_option, settings_from_context
 @click.option("--vectors", "vector_set_id", type=int, metavar="ID",
               help="Vector set to use [default: the run's newest plain one with these --keep].")
 @click.option("--classifier", "classifier_path", type=click.Path(dir_okay=False),
-              metavar="FILE", help="Attribute classifier [default: the one `classifier train` "
-                                  "made from the run's training shards].")
+              metavar="FILE", help="Attribute classifier [default: the one `classifier train "
+                                  "--decorrelate` made from the run's training shards for the "
+                                  "edited attributes, else the plain one].")
 @click.option("--sheet", type=click.Path(dir_okay=False), metavar="FILE.png",
               help="Also write a before/after sheet of the first evaluated faces.")
 @device_option
@@ -58,7 +59,7 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     """
     from featurechanger.editing.bands import load_removal, part_names, run_removal_parts
     from featurechanger.editing.inputs import run_shard_set
-    from featurechanger.evaluation.classifier import default_classifier_path, load_classifier
+    from featurechanger.evaluation.classifier import edit_judge_path, load_classifier
     from featurechanger.evaluation.quality import evaluate_edit, format_report
     from featurechanger.latent.edits import EditSpec, edit_amount
     from featurechanger.latent.store import vector_set_for_run
@@ -71,9 +72,10 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     vectors = vector_set_for_run(settings, run_id, vector_set_id, keep)
     torch_device = pick_device(device)
     training_shards = run_shard_set(settings, run_id)
-    judge = load_classifier(classifier_path or default_classifier_path(
-        settings, training_shards), torch_device)
-    parts = run_removal_parts(settings, run_id, spec, output)
+    judge_path = classifier_path or edit_judge_path(settings, training_shards,
+                                                    spec.add + spec.remove)
+    judge = load_classifier(judge_path, torch_device)
+    parts = run_removal_parts(settings, run_id, training_shards, spec, output)
     model = load_run_model(settings, run_id, torch_device)
     shard_set = run_shard_set(settings, run_id, data)
     arrays = shard_set.load(model.resolution, None if split == "all" else split)
@@ -82,6 +84,7 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
         dataset_root=shard_set.dataset_root, twin_root=twin, output=output,
         removal=load_removal(parts, run_id), limit=limit, device=torch_device)
     report.update({"run_id": run_id, "vector_set_id": vectors.id, "keep": list(vectors.keep),
+                   "judge": str(judge_path), "judge_decorrelated": list(judge.decorrelated),
                    "output": output, **part_names(parts),
                    "data": str(shard_set.path), "split": split, "twin": twin})
     if sheet:
