@@ -55,7 +55,12 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     `featurechanger edit` does. Reported: success (the classifier sees the edit), preservation
     of the other judged attributes and of Male, the same for plain reconstructions, and with
     --twin the PSNR/SSIM to the true edited faces over the whole photo and the eye band, next
-    to doing nothing and to blurring the band to the model's resolution.
+    to doing nothing and to blurring the band to the model's resolution, and the twins' own
+    rates (what a perfect edit scores with this judge).
+
+    The judge is the classifier trained not to lean on the edited attributes (`classifier
+    train --decorrelate ATTR`) where there is one, else the plain classifier; the report says
+    which, and how often each other attribute flips (`flipped`).
     """
     from featurechanger.editing.bands import load_removal, part_names, run_removal_parts
     from featurechanger.editing.inputs import run_shard_set
