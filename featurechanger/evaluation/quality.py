@@ -202,27 +202,26 @@ def summarise(scores: Scores, classifier: Classifier, spec: EditSpec) -> dict:
                           "preservation cannot be measured; train it longer or on more data.")
     male = ATTRIBUTE_INDEX["Male"]
     estimates = {"photo_success": intervals.proportion(_flipped(photo, targets))}
+    flips: dict[str, dict[str, float]] = {}
     # The edit, the plain reconstruction (strength 0), and the twin (the true edit: what a
     # perfect edit would score, since the classifier errs too).
     for version, prefix in (("edit", ""), ("reconstruction", "reconstruction_"), ("twin", "twin_")):
         if version not in scores.predictions:
             continue
         judged = scores.judged(version)
+        kept = judged[:, others] == photo[:, others]
         estimates[f"{prefix}success"] = intervals.proportion(_flipped(judged, targets))
-        estimates[f"{prefix}preserved"] = intervals.mean(
-            (judged[:, others] == photo[:, others]).mean(1))
+        estimates[f"{prefix}preserved"] = intervals.mean(kept.mean(1))
         estimates[f"{prefix}male_preserved"] = intervals.proportion(
             judged[:, male] == photo[:, male])
+        if version != "reconstruction":  # how often each other attribute flips: where
+            flips[f"{prefix}flipped"] = {  # preservation is lost
+                ATTRIBUTES[column]: round(float(1 - rate), 4)
+                for rate, column in zip(kept.mean(0), others)}
     estimates.update({name: intervals.mean(values) for name, values in scores.distances.items()})
     report: dict = {"n": len(photo), "edit": spec.to_json(), "judged": list(classifier.judged),
                     "left_out": classifier.left_out,
-                    "male_judged": "Male" in classifier.judged}
-    # How often the edit (and the twin) flips each other attribute: where preservation is lost.
-    for version, prefix in (("edit", ""), ("twin", "twin_")):
-        if version in scores.predictions:
-            rates = (scores.judged(version)[:, others] != photo[:, others]).mean(0)
-            report[f"{prefix}flipped"] = {ATTRIBUTES[column]: round(float(rate), 4)
-                                          for rate, column in zip(rates, others)}
+                    "male_judged": "Male" in classifier.judged, **flips}
     for name, estimate in estimates.items():
         report[name] = estimate.value
         report[f"{name}_ci"] = [estimate.low, estimate.high]

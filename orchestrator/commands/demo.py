@@ -3,7 +3,8 @@
 Synthetic faces (and their glasses-free twins) -> a shard job -> a DCAE train job -> a vectors
 job (conditioned to keep Male) -> a glasses localiser and refiner -> a dataset-wide
 remove-Eyeglasses edit job -> an interpolate job (GIFs of the women among them) -> a feature
-grid, an attribute classifier and the evaluation table. Every heavy step is a job, run in this process with the same code workers run.
+grid, an attribute classifier that does not lean on glasses, and the evaluation table. Every
+heavy step is a job, run in this process with the same code workers run.
 """
 
 from __future__ import annotations

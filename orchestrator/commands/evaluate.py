@@ -62,6 +62,7 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     train --decorrelate ATTR`) where there is one, else the plain classifier; the report says
     which, and how often each other attribute flips (`flipped`).
     """
+    from featurechanger.data.shards import open_shard_set
     from featurechanger.editing.bands import load_removal, part_names, run_removal_parts
     from featurechanger.editing.inputs import run_shard_set
     from featurechanger.evaluation.classifier import edit_judge_path, load_classifier
@@ -82,7 +83,7 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     judge = load_classifier(judge_path, torch_device)
     parts = run_removal_parts(settings, run_id, training_shards, spec, output)
     model = load_run_model(settings, run_id, torch_device)
-    shard_set = run_shard_set(settings, run_id, data)
+    shard_set = training_shards if data is None else open_shard_set(data)
     arrays = shard_set.load(model.resolution, None if split == "all" else split)
     report, samples = evaluate_edit(
         arrays, model=model, vectors=vectors, spec=spec, classifier=judge,
