@@ -16,6 +16,7 @@ from PIL import Image
 from featurechanger.attributes import ATTRIBUTES
 from featurechanger.data.shards import build_shards
 from featurechanger.data.synth import write_synthetic
+from featurechanger.editing.bands import refiner_path
 from featurechanger.evaluation.classifier import (AttributeClassifier, Classifier,
                                                   load_classifier, save_classifier)
 from orchestrator.cli import main
@@ -119,6 +120,9 @@ def test_evaluate_reports_the_documented_keys(trained: dict) -> None:
     assert np.mean(list(flipped.values())) == pytest.approx(1 - report["preserved"], abs=1e-4)
     assert report["localisers"] == {"Eyeglasses": localiser["Eyeglasses"]["path"]}
     assert report["refiners"] == {"Eyeglasses": refiner["Eyeglasses"]["path"]}
+    # The refiner belongs to the very checkpoint the edits were made with.
+    assert report["refiners"]["Eyeglasses"] == str(
+        refiner_path(Path(report["checkpoint"]), "Eyeglasses"))
     assert Image.open(report["sheet"]).size[0] > 3 * 160
     added = _invoke("evaluate", "--run", run_id, "--add", "Smiling", "--keep", "Male",
                     "--split", "all", "--classifier", str(judge), "--limit", "5",
@@ -149,6 +153,8 @@ def test_edit_images_edits_a_folder_of_aligned_photos_and_lists_the_others(
     report = json.loads(result.stdout[result.stdout.index("{"):])
     assert report["done"] == 2
     assert list(report["localisers"]) == list(report["refiners"]) == ["Eyeglasses"]
+    assert report["refiners"]["Eyeglasses"] == str(
+        refiner_path(Path(report["checkpoint"]), "Eyeglasses"))
     assert [f["image_id"] for f in report["failed"]] == ["square.png"]
     assert "178x218" in report["failed"][0]["error"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["000001.png", "000002.png"]

@@ -38,10 +38,11 @@ def refiner_path(checkpoint: Path, attribute: str) -> Path:
 def run_removal_parts(settings: Settings, run_id: int, training_shards: ShardSet,
                       spec: EditSpec, output: str) -> dict[str, dict[str, Path]]:
     """removal_parts for run `run_id`, trained on `training_shards`: their localisers, the
-    refiners of the run's latest checkpoint."""
-    from featurechanger.training.runs import get_run, run_checkpoint_path
+    refiners of the run's latest checkpoint (for the benches; a command that also loads the
+    model looks the checkpoint up once and calls removal_parts)."""
+    from featurechanger.training.runs import latest_checkpoint
 
-    checkpoint = run_checkpoint_path(settings, get_run(settings, run_id))
+    checkpoint = latest_checkpoint(settings, run_id)
     return removal_parts(settings, training_shards, checkpoint, run_id, spec, output)
 
 

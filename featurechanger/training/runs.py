@@ -114,12 +114,18 @@ def run_checkpoint_path(settings: Settings, run: RunRecord) -> Path:
     return settings.resolve(run.checkpoint, "checkpoint")
 
 
+def latest_checkpoint(settings: Settings, run_id: int) -> Path:
+    """Run `run_id`'s latest checkpoint file. Look it up once per command and load everything
+    from that file: the run may write a newer one meanwhile."""
+    return run_checkpoint_path(settings, get_run(settings, run_id))
+
+
 def load_run_model(settings: Settings, run_id: int,
                    device: str | torch.device = "cpu") -> Autoencoder:
     """The model from run `run_id`'s latest checkpoint, in eval mode on `device`."""
     from featurechanger.models.checkpoint import load_checkpoint
 
-    return load_checkpoint(run_checkpoint_path(settings, get_run(settings, run_id)), device)
+    return load_checkpoint(latest_checkpoint(settings, run_id), device)
 
 
 def check_resumable(run: RunRecord) -> None:

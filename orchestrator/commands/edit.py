@@ -100,26 +100,29 @@ def edit_folder(ctx: click.Context, run_id: int, images: str, add: tuple[str, ..
                 keep: tuple[str, ...], vector_set_id: int | None, output: str, out: str,
                 as_json: bool) -> None:
     """Edit the photos in `images` in this process; exit 2 when some could not be edited."""
-    from featurechanger.editing.bands import load_removal, part_names, run_removal_parts
+    from featurechanger.editing.bands import load_removal, part_names, removal_parts
     from featurechanger.editing.batch import edit_image_folder
     from featurechanger.editing.inputs import run_shard_set
     from featurechanger.jobs.edit import choose_edit
+    from featurechanger.models.checkpoint import load_checkpoint
     from featurechanger.training.device import pick_device
-    from featurechanger.training.runs import load_run_model
+    from featurechanger.training.runs import latest_checkpoint
 
     settings = settings_from_context(ctx)
     spec, vectors = choose_edit(settings, run_id, {
         "add": add, "remove": remove, "strength": strength, "margin": margin, "keep": keep,
         "vectors": vector_set_id})
     training_shards = run_shard_set(settings, run_id)
-    parts = run_removal_parts(settings, run_id, training_shards, spec, output)
+    checkpoint = latest_checkpoint(settings, run_id)
+    parts = removal_parts(settings, training_shards, checkpoint, run_id, spec, output)
     device = pick_device("auto")
     outcomes = edit_image_folder(
-        Path(images), model=load_run_model(settings, run_id, device), vectors=vectors,
+        Path(images), model=load_checkpoint(checkpoint, device), vectors=vectors,
         spec=spec, out_dir=Path(out), output=output, removal=load_removal(parts, run_id),
         crop=training_shards.crop, device=device)
     failed = [{"image_id": o.image_id, "error": o.error} for o in outcomes if o.error]
-    emit({"run_id": run_id, "vector_set_id": vectors.id, "edit": spec.describe(),
+    emit({"run_id": run_id, "checkpoint": str(checkpoint), "vector_set_id": vectors.id,
+          "edit": spec.describe(),
           "output": output, **part_names(parts),
           "out": str(Path(out)), "done": len(outcomes) - len(failed), "failed": failed},
          as_json, _describe_folder)

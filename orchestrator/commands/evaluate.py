@@ -63,15 +63,16 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     which, and how often each other attribute flips (`flipped`).
     """
     from featurechanger.data.shards import open_shard_set
-    from featurechanger.editing.bands import load_removal, part_names, run_removal_parts
+    from featurechanger.editing.bands import load_removal, part_names, removal_parts
     from featurechanger.editing.inputs import run_shard_set
     from featurechanger.evaluation.classifier import edit_judge_path, load_classifier
     from featurechanger.evaluation.quality import evaluate_edit, format_report
     from featurechanger.latent.edits import EditSpec, edit_amount
     from featurechanger.latent.store import vector_set_for_run
     from featurechanger.render.sheet import labelled_sheet, save_sheet
+    from featurechanger.models.checkpoint import load_checkpoint
     from featurechanger.training.device import pick_device
-    from featurechanger.training.runs import load_run_model
+    from featurechanger.training.runs import latest_checkpoint
 
     settings = settings_from_context(ctx)
     spec = EditSpec.parse(add, remove, *edit_amount(strength, margin))
@@ -81,15 +82,17 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     judge_path = classifier_path or edit_judge_path(settings, training_shards,
                                                     spec.add + spec.remove)
     judge = load_classifier(judge_path, torch_device)
-    parts = run_removal_parts(settings, run_id, training_shards, spec, output)
-    model = load_run_model(settings, run_id, torch_device)
+    checkpoint = latest_checkpoint(settings, run_id)
+    parts = removal_parts(settings, training_shards, checkpoint, run_id, spec, output)
+    model = load_checkpoint(checkpoint, torch_device)
     shard_set = training_shards if data is None else open_shard_set(data)
     arrays = shard_set.load(model.resolution, None if split == "all" else split)
     report, samples = evaluate_edit(
         arrays, model=model, vectors=vectors, spec=spec, classifier=judge,
         dataset_root=shard_set.dataset_root, twin_root=twin, output=output,
         removal=load_removal(parts, run_id), limit=limit, device=torch_device)
-    report.update({"run_id": run_id, "vector_set_id": vectors.id, "keep": list(vectors.keep),
+    report.update({"run_id": run_id, "checkpoint": str(checkpoint), "vector_set_id": vectors.id,
+                   "keep": list(vectors.keep),
                    "judge": str(judge_path), "judge_decorrelated": list(judge.decorrelated),
                    "output": output, **part_names(parts),
                    "data": str(shard_set.path), "split": split, "twin": twin})

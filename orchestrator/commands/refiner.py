@@ -41,12 +41,12 @@ def train(ctx: click.Context, run_id: int, attributes: tuple[str, ...], data: st
     from featurechanger.editing.refiner import save_refiner, train_refiner
     from featurechanger.models.checkpoint import load_checkpoint
     from featurechanger.training.device import pick_device
-    from featurechanger.training.runs import get_run, run_checkpoint_path
+    from featurechanger.training.runs import latest_checkpoint
 
     settings = settings_from_context(ctx)
     names = [canonical_attribute(name) for name in attributes]  # all checked before training
     shard_set = run_shard_set(settings, run_id, data)
-    checkpoint = run_checkpoint_path(settings, get_run(settings, run_id))
+    checkpoint = latest_checkpoint(settings, run_id)
     torch_device = pick_device(device)
     # The model of the very checkpoint the refiner is saved beside, not a second lookup.
     model = load_checkpoint(checkpoint, torch_device)
