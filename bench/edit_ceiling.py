@@ -169,7 +169,8 @@ def main(run_id: int, keep: tuple[str, ...], data: str, twin: str, limit: int | 
     model = load_run_model(settings, run_id)
     vectors = vector_set_for_run(settings, run_id, None, keep)
     training_shards = run_shard_set(settings, run_id)
-    spec = EditSpec.parse((), ["Eyeglasses"], *edit_amount(None, None))
+    # Every arm at the default amount of a removal composed in its band.
+    spec = EditSpec.parse((), ["Eyeglasses"], *edit_amount(None, None, banded_removal=True))
     judge = load_classifier(edit_judge_path(settings, training_shards, spec.remove))
     shard_set = open_shard_set(data)
     arrays = shard_set.load(model.resolution, None)

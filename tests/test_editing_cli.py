@@ -19,6 +19,7 @@ from featurechanger.data.synth import write_synthetic
 from featurechanger.editing.bands import refiner_path
 from featurechanger.evaluation.classifier import (AttributeClassifier, Classifier,
                                                   load_classifier, save_classifier)
+from featurechanger.latent.edits import BANDED_REMOVAL_MARGIN, DEFAULT_MARGIN
 from orchestrator.cli import main
 from tests.editing_world import one_thread  # noqa: F401 - a fixture
 
@@ -114,6 +115,7 @@ def test_evaluate_reports_the_documented_keys(trained: dict) -> None:
                 "truth_psnr", "do_nothing_psnr", "band_truth_psnr", "band_blurred_psnr"):
         assert key in report
     assert report["n"] > 0 and report["keep"] == ["Male"]
+    assert report["edit"]["margin"] == BANDED_REMOVAL_MARGIN  # a removal in its band
     flipped = report["flipped"]  # every other judged attribute
     assert set(flipped) == set(report["judged"]) - {"Eyeglasses"} == set(report["twin_flipped"])
     assert flipped["Male"] == pytest.approx(1 - report["male_preserved"], abs=1e-4)
@@ -129,6 +131,7 @@ def test_evaluate_reports_the_documented_keys(trained: dict) -> None:
                     "--device", "cpu")
     # An addition is not an object a band bounds.
     assert added["localisers"] == added["refiners"] == {}
+    assert added["edit"]["margin"] == DEFAULT_MARGIN
 
 
 def test_edit_images_edits_a_folder_of_aligned_photos_and_lists_the_others(
@@ -152,6 +155,8 @@ def test_edit_images_edits_a_folder_of_aligned_photos_and_lists_the_others(
     assert result.exit_code == 2, result.output  # one photo could not be edited
     report = json.loads(result.stdout[result.stdout.index("{"):])
     assert report["done"] == 2
+    assert report["edit"].endswith(f"to {BANDED_REMOVAL_MARGIN:g} spreads past the other "
+                                   "class's mean")
     assert list(report["localisers"]) == list(report["refiners"]) == ["Eyeglasses"]
     assert report["refiners"]["Eyeglasses"] == str(
         refiner_path(Path(report["checkpoint"]), "Eyeglasses"))

@@ -10,11 +10,13 @@ import torch
 from PIL import Image
 
 from featurechanger.attributes import ATTRIBUTES
+from featurechanger.editing.bands import is_banded
 from featurechanger.editing.batch import (decode_edit, edit_image_folder, edit_shard,
                                           interpolate_pairs, interpolate_shard, output_name)
 from featurechanger.errors import ConfigError
-from featurechanger.latent.edits import (EditSpec, apply_edit, edit_amount, edit_direction,
-                                         edit_latents)
+from featurechanger.latent.edits import (BANDED_REMOVAL_MARGIN, DEFAULT_MARGIN,
+                                         DEFAULT_STRENGTH, EditSpec, apply_edit, edit_amount,
+                                         edit_direction, edit_latents)
 from featurechanger.latent.vectors import AttributeVector, VectorSet
 from featurechanger.models import build_model
 from tests.editing_world import HEIGHT, WIDTH, identity_model, make_world, write_photos
@@ -90,6 +92,17 @@ def test_strength_and_margin_options_resolve_to_one_kind_of_edit() -> None:
     assert edit_amount(None, 0.5)[1] == 0.5
     with pytest.raises(ConfigError, match="not both"):
         edit_amount(2.0, 0.5)
+
+
+def test_a_removal_composed_in_its_band_moves_less_by_default() -> None:
+    assert edit_amount(None, None) == (DEFAULT_STRENGTH, DEFAULT_MARGIN)
+    banded = edit_amount(None, None, banded_removal=True)[1]
+    assert banded == BANDED_REMOVAL_MARGIN < DEFAULT_MARGIN
+    assert edit_amount(None, 3.0, banded_removal=True)[1] == 3.0  # an explicit margin wins
+    assert is_banded("blend", (), ["Eyeglasses"])
+    assert not is_banded("residual", (), ["Eyeglasses"])
+    assert not is_banded("blend", ["Smiling"], ["Eyeglasses"])
+    assert not is_banded(None, (), ["Eyeglasses"])  # pictures at the model's resolution
 
 
 def test_strength_zero_returns_the_reconstruction() -> None:

@@ -17,6 +17,7 @@ from featurechanger.config import Settings, load_settings
 from featurechanger.data.shards import open_shard_set
 from featurechanger.db.session import dispose_engines
 from featurechanger.jobs.selection import selected
+from featurechanger.latent.edits import BANDED_REMOVAL_MARGIN
 from jobs_world import EditWorld, make_edit_world
 from orchestrator.cli import main
 from orchestrator.submit import run_new_job_here
@@ -58,6 +59,7 @@ def test_an_edit_job_writes_one_output_per_selected_image(
     assert (job["state"], job["total"], job["done"], job["failed"]) == (
         "succeeded", len(wearers), len(wearers), 0)
     assert job["params"]["where"] == {"Eyeglasses": 1}
+    assert job["params"]["spec"]["margin"] == BANDED_REMOVAL_MARGIN  # a removal in its band
     assert (job["run_id"], job["vector_set_id"]) == (made.run_id, made.vector_set_id)
     assert job["params"]["checkpoint"].endswith(".pt") and job["shard_set_id"] is not None
     # The blended removal keeps the localiser and refiner it was planned with (relative to the

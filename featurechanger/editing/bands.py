@@ -10,6 +10,7 @@ adds (a smile, blond hair) is not an object a band could bound.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,13 +47,19 @@ def run_removal_parts(settings: Settings, run_id: int, training_shards: ShardSet
     return removal_parts(settings, training_shards, checkpoint, run_id, spec, output)
 
 
+def is_banded(output: str | None, add: Sequence[str], remove: Sequence[str]) -> bool:
+    """Whether an edit is a removal composed inside its objects' bands: a pure removal with
+    the blend output."""
+    return output == "blend" and not add and bool(remove)
+
+
 def removal_parts(settings: Settings, shard_set: ShardSet, checkpoint: Path,
                   run_id: int, spec: EditSpec, output: str) -> dict[str, dict[str, Path]]:
     """{"localisers": attribute -> file, "refiners": attribute -> file}: what a blend of `spec`
     needs (the localisers of `shard_set`, the run's training shards; the refiners of run
     `run_id`'s `checkpoint`), each checked to exist; both empty for other outputs and for
     edits that add."""
-    if output != "blend" or spec.add:
+    if not is_banded(output, spec.add, spec.remove):
         return {"localisers": {}, "refiners": {}}
     parts = {"localisers": {name: localiser_path(settings, shard_set, name)
                             for name in spec.remove},

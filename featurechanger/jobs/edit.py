@@ -36,7 +36,7 @@ def plan(settings: Settings, params: dict[str, Any]) -> Plan:
     output = params.get("output", "blend")
     check_output_mode(output)
     run_id, checkpoint = run_checkpoint(settings, params["run"])
-    spec, vectors = choose_edit(settings, run_id, params)
+    spec, vectors = choose_edit(settings, run_id, params, output)
     shard_set = open_shard_set(params["data"])
     split, where = params.get("split", "all"), parse_where(params.get("where", ()))
     tasks = plan_shards(shard_set, split, where)
@@ -66,15 +66,20 @@ def run_checkpoint(settings: Settings, run_id: int) -> tuple[int, str]:
     return run.id, settings.relative(run_checkpoint_path(settings, run), "checkpoint")
 
 
-def choose_edit(settings: Settings, run_id: int, params: dict[str, Any]) -> tuple[Any, Any]:
-    """The EditSpec of params add/remove/strength or margin (neither: the default edit), and
-    the vector set (params vectors, or the run's newest matching params keep) that has a
-    vector for each of its attributes."""
+def choose_edit(settings: Settings, run_id: int, params: dict[str, Any],
+                output: str | None = None) -> tuple[Any, Any]:
+    """The EditSpec of params add/remove/strength or margin (neither: the default edit for
+    `output`, None for pictures at the model's resolution), and the vector set (params
+    vectors, or the run's newest matching params keep) that has a vector for each of its
+    attributes."""
+    from featurechanger.editing.bands import is_banded
     from featurechanger.latent.edits import EditSpec, edit_amount
     from featurechanger.latent.store import vector_set_for_run
 
-    spec = EditSpec.parse(params.get("add", ()), params.get("remove", ()),
-                          *edit_amount(params.get("strength"), params.get("margin")))
+    add, remove = params.get("add", ()), params.get("remove", ())
+    spec = EditSpec.parse(add, remove, *edit_amount(
+        params.get("strength"), params.get("margin"),
+        banded_removal=is_banded(output, add, remove)))
     vectors = vector_set_for_run(settings, run_id, params.get("vectors"),
                                  tuple(params.get("keep", ())))
     for name in spec.attributes:

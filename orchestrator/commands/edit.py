@@ -36,9 +36,10 @@ SPLITS = ("all", "train", "val", "test")
               help="Fixed edit: move every face S times the attribute vectors (the seed's "
                    "method; 1.5 was its default).")
 @click.option("--margin", type=float, metavar="K",
-              help="Adaptive edit (the default, K = 2): move each face along the vector until "
-                   "its linear-discriminant score is K within-class spreads past the other "
-                   "class's mean. Give --strength or --margin, not both.")
+              help="Adaptive edit (the default): move each face along the vector until its "
+                   "linear-discriminant score is K within-class spreads past the other class's "
+                   "mean; K = 1 for a removal with blend output (its band and refiner do the "
+                   "rest), else 2. Give --strength or --margin, not both.")
 @click.option("--keep", multiple=True, metavar="ATTR",
               help="Use the run's vector set conditioned to leave ATTR unchanged, e.g. "
                    "--keep Male (compute it with `featurechanger vectors --keep ATTR`).")
@@ -111,7 +112,7 @@ def edit_folder(ctx: click.Context, run_id: int, images: str, add: tuple[str, ..
     settings = settings_from_context(ctx)
     spec, vectors = choose_edit(settings, run_id, {
         "add": add, "remove": remove, "strength": strength, "margin": margin, "keep": keep,
-        "vectors": vector_set_id})
+        "vectors": vector_set_id}, output)
     training_shards = run_shard_set(settings, run_id)
     checkpoint = latest_checkpoint(settings, run_id)
     parts = removal_parts(settings, training_shards, checkpoint, run_id, spec, output)

@@ -63,7 +63,8 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     which, and how often each other attribute flips (`flipped`).
     """
     from featurechanger.data.shards import open_shard_set
-    from featurechanger.editing.bands import load_removal, part_names, removal_parts
+    from featurechanger.editing.bands import (is_banded, load_removal, part_names,
+                                              removal_parts)
     from featurechanger.editing.inputs import run_shard_set
     from featurechanger.evaluation.classifier import edit_judge_path, load_classifier
     from featurechanger.evaluation.quality import evaluate_edit, format_report
@@ -75,7 +76,8 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     from featurechanger.training.runs import latest_checkpoint
 
     settings = settings_from_context(ctx)
-    spec = EditSpec.parse(add, remove, *edit_amount(strength, margin))
+    spec = EditSpec.parse(add, remove, *edit_amount(
+        strength, margin, banded_removal=is_banded(output, add, remove)))
     vectors = vector_set_for_run(settings, run_id, vector_set_id, keep)
     torch_device = pick_device(device)
     training_shards = run_shard_set(settings, run_id)

@@ -38,8 +38,8 @@ def comma_list(value: str) -> list[str]:
 @json_option
 @click.pass_context
 def grid(ctx: click.Context, run_id: int, image_ids: str, attributes: str,
-         strength: float | None, margin: float | None, vector_set_id: int | None, data: str | None, out: str, device: str,
-         as_json: bool) -> None:
+         strength: float | None, margin: float | None, vector_set_id: int | None,
+         data: str | None, out: str, device: str, as_json: bool) -> None:
     """Draw a feature grid: every image with every attribute edit, at the model's resolution."""
     from featurechanger.editing.batch import decode_spec_edit
     from featurechanger.editing.inputs import images_by_id, run_shard_set

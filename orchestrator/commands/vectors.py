@@ -22,7 +22,8 @@ data_option = click.option("--data", type=click.Path(file_okay=False), metavar="
 margin_option = click.option(
     "--margin", type=float, metavar="K",
     help="Adaptive edit instead of --strength: move each face to K within-class spreads past "
-         "the other class's mean along the vector (see docs).")
+         "the other class's mean along the vector [default: 1 for a removal with blend "
+         "output, else 2].")
 
 
 @click.group(invoke_without_command=True)
