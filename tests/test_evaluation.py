@@ -17,7 +17,7 @@ from featurechanger.evaluation import intervals
 from featurechanger.evaluation.classifier import (balanced_accuracy, label_weights,
                                                   load_classifier, positive_weight,
                                                   predict_probabilities, save_classifier,
-                                                  train_classifier)
+                                                  train_classifier, train_in_batches)
 from featurechanger.evaluation.quality import evaluate_edit, judge_view
 from featurechanger.evaluation.regions import eye_band
 from featurechanger.latent.edits import EditSpec, edit_amount, edit_direction
@@ -70,6 +70,29 @@ def test_label_weights_balance_classes_and_decorrelate_the_named_attributes() ->
     np.testing.assert_allclose(weights[:, glasses], plain[:, glasses], rtol=1e-6)
     constant = np.zeros((10, 40), np.uint8)  # no positives anywhere: nothing to balance
     assert (label_weights(constant, ["Eyeglasses"]) == 1).all()
+
+
+def test_annealed_training_settles_while_a_constant_rate_keeps_stepping() -> None:
+    def last_and_first_steps(anneal: bool) -> tuple[float, float]:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(2, 1)
+        weights = [model.weight.detach().clone()]
+
+        def batch_loss(rows: np.ndarray) -> torch.Tensor:
+            weights.append(model.weight.detach().clone())
+            return (model(torch.ones(len(rows), 2)) - 50).pow(2).mean()
+
+        train_in_batches(model, batch_loss, 40, epochs=2, batch_size=4, lr=0.1,
+                         generator=np.random.default_rng(0), desc="test", anneal=anneal)
+        weights.append(model.weight.detach().clone())
+        steps = [float((after - before).abs().max())
+                 for before, after in zip(weights[1:], weights[2:])]
+        return steps[-1], steps[0]
+
+    last, first = last_and_first_steps(anneal=True)
+    assert last < 0.02 * first  # the rate fell to about 0 along the cosine
+    last, first = last_and_first_steps(anneal=False)
+    assert last > 0.5 * first  # far from its target (50), Adam keeps stepping at the rate
 
 
 def test_eye_band_spans_both_eyes_with_anthropometric_margins() -> None:
