@@ -10,7 +10,8 @@ the connected region of a face's top 5% pixels around the highest one is the obj
 (grown by a model pixel and softened by half of one, like the blend's gates). 5% is about the
 share of a face crop that glasses cover; `localiser train --top-share` sets it per attribute.
 
-Measured on a validation set, then on an evaluation set (README, "The removed object's band"):
+Measured on a validation set, then on an evaluation set (docs/CHOOSING-THE-EDIT.md, "The
+removed object's band"):
 decode(z') inside this band and the photo outside removes glasses far more often than the
 blend's gates.
 """

@@ -10,7 +10,8 @@ the landmarks and jittered: it learns to turn this decoder's blur back into a sh
 fits the context around the band, and never sees the object it will be used to remove. At edit
 time decode(z') (no object) replaces decode(z).
 
-Measured on a validation set, then on an evaluation set (README, "The refined band").
+Measured on a validation set, then on an evaluation set (docs/CHOOSING-THE-EDIT.md, "The
+refined band").
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from featurechanger.render.images import resize, to_uint8, write_atomically
 # RESOLUTION, the localiser's: a removal shrinks each crop once for both nets.
 FORMAT = "featurechanger-refiner"
 # Where each attribute's object lies on a face, placed from its landmarks: the refiner learns
-# to restore detail in such bands. Validated for glasses only (README, "The refined band").
+# to restore detail in such bands. Validated for glasses only (docs/CHOOSING-THE-EDIT.md,
+# "The refined band").
 TRAINING_BANDS = {"Eyeglasses": eye_band}
 # Each side of a training band moves by a random share in this range of the distance between the
 # eyes, outward more than inward, so that the refiner meets bands that fit loosely, as a

@@ -29,13 +29,13 @@ from featurechanger.latent.vectors import AttributeVector, VectorSet
 DEFAULT_STRENGTH = 1.5
 # What an edit does when neither --strength nor --margin is given: an adaptive edit to two
 # within-class spreads past the other class's mean, where a Gaussian class has 2.3% of its
-# faces. On a validation set (README, "Measured") it beat the fixed 1.5 on success, preservation
-# and Male kept at once, for removing glasses and adding blond hair.
+# faces. On a validation set (docs/CHOOSING-THE-EDIT.md) it beat the fixed 1.5 on success,
+# preservation and Male kept at once, for removing glasses and adding blond hair.
 DEFAULT_MARGIN: float | None = 2.0
 # The default of a removal composed inside the removed object's band (`blend` output): there
 # the band and its refiner remove the object and decode(z') need only lack it, so moving
 # further adds no success and costs Male and the other attributes. Chosen on validation
-# (README, "The amount of a banded removal").
+# (docs/CHOOSING-THE-EDIT.md, "The amount of a banded removal").
 BANDED_REMOVAL_MARGIN = 1.0
 
 

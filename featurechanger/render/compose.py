@@ -21,14 +21,15 @@ D = decode(z) and the edit E = decode(z'), both R x R. Upsampled to the crop box
      seen through the lens are not, so they keep their full detail.
   Taking E where both hold removes a sharp object the model draws blurred without a ghost of
   it, and keeps the photo's sharpness everywhere else. Measured against counterfactual twins
-  on a validation set, it beat the other candidates (see README: full-resolution output).
+  on a validation set, it beat the other candidates (see docs/CHOOSING-THE-EDIT.md).
   A removal given where the removed object lies takes lambda = that object's band and, inside
   it, E with the detail the decoder cannot draw restored (featurechanger.editing: a localiser
   places the band, a refiner fills it); the photo outside. The vector's side effects on the
   rest of the face (hair, skin, the mouth, sex) are left out, and the object goes whole,
   ghost-free, where the gates would keep parts of it. Chosen on a validation set over the
   gates inside the band, which removed less, and over plain E inside it, whose blurred eyes
-  lost other attributes (README: "the removed object's band", "the refined band").
+  lost other attributes (docs/CHOOSING-THE-EDIT.md: "The removed object's band", "The
+  refined band").
 """
 
 from __future__ import annotations
