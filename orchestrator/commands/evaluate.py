@@ -70,8 +70,8 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     from featurechanger.evaluation.quality import evaluate_edit, format_report
     from featurechanger.latent.edits import EditSpec, edit_amount
     from featurechanger.latent.store import vector_set_for_run
-    from featurechanger.render.sheet import labelled_sheet, save_sheet
     from featurechanger.models.checkpoint import load_checkpoint
+    from featurechanger.render.sheet import labelled_sheet, save_sheet
     from featurechanger.training.device import pick_device
     from featurechanger.training.runs import latest_checkpoint
 
