@@ -46,20 +46,21 @@ def evaluate(arguments: list[str], threads: int) -> dict:
 
 
 def planned_rows(runs: tuple[str, ...], data: str, twin: str, extra: list[str],
-                 add_limit: int) -> list[dict]:
-    """One row per evaluation: every model x vector set x output removing glasses (against the
-    twin), then adding each of ADDED with the default blend and both vector sets (at most
-    `add_limit` faces)."""
+                 add_limit: int, outputs: tuple[str, ...] = OUTPUTS,
+                 additions: bool = True) -> list[dict]:
+    """One row per evaluation: every model x vector set x output (of `outputs`) removing
+    glasses (against the twin), then, with `additions`, adding each of ADDED with the default
+    blend and both vector sets (at most `add_limit` faces)."""
     rows = []
     for name, run_id in (item.split("=", 1) for item in runs):
         base = ["--run", run_id, "--data", data, *extra]
         for keep in ((), ("--keep", "Male")):
-            for output in OUTPUTS:
+            for output in outputs:
                 rows.append({"model": name, "vectors": "keep Male" if keep else "plain",
                              "output": output, "edit": "-Eyeglasses",
                              "arguments": [*base, "--remove", "Eyeglasses", *keep, "--output",
                                            output, "--twin", twin]})
-        for attribute in ADDED:
+        for attribute in ADDED if additions else ():
             for keep in ((), ("--keep", "Male")):
                 rows.append({"model": name, "vectors": "keep Male" if keep else "plain",
                              "output": "blend", "edit": f"+{attribute}",
@@ -111,9 +112,15 @@ def table(rows: list[dict]) -> str:
               help="Faces evaluated for each added attribute.")
 @click.option("--jobs", type=int, default=2, show_default=True,
               help="Evaluations run at once, each on one thread.")
+@click.option("--output", "outputs", multiple=True, type=click.Choice(OUTPUTS),
+              default=OUTPUTS, show_default=True,
+              help="Output modes of the removal rows (repeatable): rerun only the rows a "
+                   "change touches, e.g. --output blend --no-additions after a refiner change.")
+@click.option("--additions/--no-additions", default=True, show_default=True,
+              help="Also the rows adding Smiling and Blond_Hair.")
 def main(runs: tuple[str, ...], data: str, twin: str, out: str, extra: str, add_limit: int,
-         jobs: int) -> None:
-    rows = planned_rows(runs, data, twin, shlex.split(extra), add_limit)
+         jobs: int, outputs: tuple[str, ...], additions: bool) -> None:
+    rows = planned_rows(runs, data, twin, shlex.split(extra), add_limit, outputs, additions)
     with ThreadPoolExecutor(max_workers=jobs) as pool, open(out, "a") as results:
         futures = {pool.submit(evaluate, row["arguments"], 1): row for row in rows}
         for future in as_completed(futures):

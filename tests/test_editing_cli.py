@@ -155,8 +155,8 @@ def test_edit_images_edits_a_folder_of_aligned_photos_and_lists_the_others(
     assert result.exit_code == 2, result.output  # one photo could not be edited
     report = json.loads(result.stdout[result.stdout.index("{"):])
     assert report["done"] == 2
-    assert report["edit"].endswith(f"to {BANDED_REMOVAL_MARGIN:g} spreads past the other "
-                                   "class's mean")
+    assert report["edit"].endswith(f"to {abs(BANDED_REMOVAL_MARGIN):g} spreads short of the "
+                                   "other class's mean")
     assert list(report["localisers"]) == list(report["refiners"]) == ["Eyeglasses"]
     assert report["refiners"]["Eyeglasses"] == str(
         refiner_path(Path(report["checkpoint"]), "Eyeglasses"))

@@ -78,7 +78,13 @@ def test_adaptive_edit_moves_each_face_along_the_vector_to_the_margin_past_the_o
     both = EditSpec.parse(add=["Smiling"], remove=["Eyeglasses"], margin=0.0)
     np.testing.assert_allclose(edit_latents(latents, _axis_vectors(), both),
                                [[0.0, 1.0, 8.0], [0.0, 1.0, 8.0], [-2.0, 1.0, 8.0]], atol=1e-6)
-    assert EditSpec.from_json(spec.to_json()) == spec and "spreads" in spec.describe()
+    assert EditSpec.from_json(spec.to_json()) == spec
+    assert spec.describe() == "remove Eyeglasses to 1 spreads past the other class's mean"
+    # A negative margin stops short of the class mean: at -1 the target score is 0 + 1, z0 = 0.5.
+    short = EditSpec.parse(remove=["Eyeglasses"], margin=-1.0)
+    np.testing.assert_allclose(edit_latents(latents, _axis_vectors(), short)[:, 0],
+                               [0.5, 0.5, -2.0])
+    assert short.describe().endswith("to 1 spreads short of the other class's mean")
 
 
 def test_adaptive_edit_without_class_spreads_asks_for_recomputed_vectors() -> None:

@@ -15,8 +15,8 @@ from featurechanger.data.synth import write_synthetic
 from featurechanger.editing.bands import (load_removal, localiser_path, refiner_path,
                                           removal_parts)
 from featurechanger.editing.localiser import Localiser, LocaliserNet, save_localiser
-from featurechanger.editing.refiner import (Refiner, RefinerNet, load_refiner, save_refiner,
-                                            train_refiner)
+from featurechanger.editing.refiner import (Refiner, RefinerNet, _edge_loss, load_refiner,
+                                            save_refiner, train_refiner)
 from featurechanger.errors import ConfigError, DataError
 from featurechanger.latent.edits import EditSpec
 from tests.editing_world import one_thread  # noqa: F401 - a fixture
@@ -53,7 +53,7 @@ def refiner(faces: ShardSet, one_thread: None) -> Refiner:  # noqa: F811 - the f
 def test_a_refiner_restores_the_detail_its_decoder_blurs(refiner: Refiner) -> None:
     """On validation faces, the refined band is closer to the photo than the decoder's."""
     assert refiner.attribute == "Eyeglasses"
-    assert refiner.band_error["refined"] < 0.9 * refiner.band_error["decoded"]
+    assert refiner.band_error["refined"] < 0.95 * refiner.band_error["decoded"]
 
 
 def test_a_fill_is_crop_sized_and_a_saved_refiner_loads_as_it_was(
@@ -124,3 +124,15 @@ def test_a_blended_removal_needs_a_localiser_and_a_refiner_and_other_edits_do_no
     with pytest.raises(DataError, match="no refiner for Eyeglasses: it was planned by an "
                                         "earlier featurechanger"):
         load_removal({"localisers": found["localisers"]}, run_id=3)  # a job queued before
+
+
+def test_the_edge_term_charges_blur_and_not_a_change_of_brightness() -> None:
+    """The refiner's extra loss term compares neighbouring-pixel differences: a blurred copy
+    of an image with edges costs, the same image made uniformly brighter does not."""
+    image = torch.zeros(1, 3, 16, 16)
+    image[..., 4:12, 4:12] = 1.0  # a square: four sharp edges
+    weight = torch.ones(1, 1, 16, 16)
+    blurred = F.avg_pool2d(image, 3, 1, 1, count_include_pad=False)
+    assert _edge_loss(image, image, weight) == 0
+    assert _edge_loss(image + 0.2, image, weight) < 1e-6
+    assert _edge_loss(blurred, image, weight) > 0.05

@@ -45,6 +45,11 @@ TRAINING_BANDS = {"Eyeglasses": eye_band}
 # eyes, outward more than inward, so that the refiner meets bands that fit loosely, as a
 # localiser's do.
 BAND_JITTER = (-0.2, 0.3)
+# The weight of the edge term in the training loss. With L1 on the pixels alone, the judge
+# called the refined band blurry on about 53% of validation removals (the twins: 3%); with the
+# edge term at weight 1, on about 41%, and more of the other attributes and of Male were kept
+# (docs/CHOOSING-THE-EDIT.md, "A sharper refiner").
+EDGE_WEIGHT = 1.0
 
 
 class RefinerNet(nn.Module):
@@ -134,9 +139,11 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
     def batch_loss(rows: np.ndarray) -> torch.Tensor:
         photo, coarse, band = (_floats(view[rows]).to(device) for view in train)
         refined = net(refiner_input(photo, coarse, band))
-        # L1 inside the band, and a little outside (the net sees the photo there).
+        # L1 inside the band, and a little outside (the net sees the photo there), on the
+        # pixels and on their differences: L1 alone left the band blurred (EDGE_WEIGHT).
         weight = band + 0.05
-        return ((refined - photo).abs() * weight).mean() / weight.mean()
+        pixels = ((refined - photo).abs() * weight).mean() / weight.mean()
+        return pixels + EDGE_WEIGHT * _edge_loss(refined, photo, weight)
 
     train_in_batches(net, batch_loss, len(train[0]), epochs=epochs, batch_size=batch_size,
                      lr=lr, generator=generator, desc=f"{attribute} refiner")
@@ -144,6 +151,17 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
     val = _training_views(model, shard_set, "val", attribute, np.random.default_rng(seed + 1),
                           device)
     return Refiner(attribute, net.cpu(), _band_error(net.cpu(), *val))
+
+
+def _edge_loss(refined: torch.Tensor, photo: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Weighted L1 between the two images' differences of neighbouring pixels, across and
+    down: it charges a blurred edge, which L1 on the pixels lets pass cheaply."""
+    total = refined.new_zeros(())
+    for dim in (2, 3):
+        error = (refined.diff(dim=dim) - photo.diff(dim=dim)).abs()
+        w = weight.narrow(dim, 1, weight.shape[dim] - 1)
+        total = total + (error * w).mean() / w.mean()
+    return total / 2
 
 
 def _training_views(model: nn.Module, shard_set: ShardSet, split: str, attribute: str,

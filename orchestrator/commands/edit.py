@@ -38,8 +38,9 @@ SPLITS = ("all", "train", "val", "test")
 @click.option("--margin", type=float, metavar="K",
               help="Adaptive edit (the default): move each face along the vector until its "
                    "linear-discriminant score is K within-class spreads past the other class's "
-                   "mean; K = 1 for a removal with blend output (its band and refiner do the "
-                   "rest), else 2. Give --strength or --margin, not both.")
+                   "mean (below 0: short of it); K = -0.5 for a removal with blend output "
+                   "(its band and refiner do the rest), else 2. Give --strength or --margin, "
+                   "not both.")
 @click.option("--keep", multiple=True, metavar="ATTR",
               help="Use the run's vector set conditioned to leave ATTR unchanged, e.g. "
                    "--keep Male (compute it with `featurechanger vectors --keep ATTR`).")
