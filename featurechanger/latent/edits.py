@@ -7,11 +7,12 @@ Adaptive (`--margin K`): each face moves along each edited attribute's vector v 
 amount t: just far enough that its discriminant score w . z' (Fisher's linear discriminant,
 recorded with the vector, see featurechanger.latent.vectors) lies K within-class spreads past
 the mean score of the class it is moved to (below the negatives' mean to remove, above the
-positives' mean to add); a face already there is not moved. A fixed strength moves a face whose
-glasses barely show as far as one whose glasses dominate its latent, so one is dragged too far
-(and everything correlated with the vector with it) while the other stays short; the adaptive
-move uses the best linear evidence of how much of the attribute each face has. Several
-attributes are moved one after the other, in the order removed then added.
+positives' mean to add; a negative K stops short of it); a face already there is not moved.
+A fixed strength moves a face whose glasses barely show as far as one whose glasses dominate
+its latent, so one is dragged too far (and everything correlated with the vector with it)
+while the other stays short; the adaptive move uses the best linear evidence of how much of
+the attribute each face has. Several attributes are moved one after the other, in the order
+removed then added.
 """
 
 from __future__ import annotations

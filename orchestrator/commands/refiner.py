@@ -22,7 +22,7 @@ def refiner() -> None:
 @data_option
 @click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True,
               help="Passes over the train faces without the attribute (on 15,000 synthetic "
-                   "faces, about 6 min on 2 CPU cores).")
+                   "faces, about 8 min on 2 CPU cores).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
 @json_option
