@@ -142,7 +142,7 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
         # L1 inside the band, and a little outside (the net sees the photo there), on the
         # pixels and on their differences: L1 alone left the band blurred (EDGE_WEIGHT).
         weight = band + 0.05
-        pixels = ((refined - photo).abs() * weight).mean() / weight.mean()
+        pixels = _weighted_l1(refined, photo, weight)
         return pixels + EDGE_WEIGHT * _edge_loss(refined, photo, weight)
 
     train_in_batches(net, batch_loss, len(train[0]), epochs=epochs, batch_size=batch_size,
@@ -153,15 +153,17 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
     return Refiner(attribute, net.cpu(), _band_error(net.cpu(), *val))
 
 
+def _weighted_l1(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean |a - b| weighted by `weight` (broadcast over channels), normalised by its mean."""
+    return ((a - b).abs() * weight).mean() / weight.mean()
+
+
 def _edge_loss(refined: torch.Tensor, photo: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Weighted L1 between the two images' differences of neighbouring pixels, across and
     down: it charges a blurred edge, which L1 on the pixels lets pass cheaply."""
-    total = refined.new_zeros(())
-    for dim in (2, 3):
-        error = (refined.diff(dim=dim) - photo.diff(dim=dim)).abs()
-        w = weight.narrow(dim, 1, weight.shape[dim] - 1)
-        total = total + (error * w).mean() / w.mean()
-    return total / 2
+    return sum(_weighted_l1(refined.diff(dim=dim), photo.diff(dim=dim),
+                            weight.narrow(dim, 1, weight.shape[dim] - 1))
+               for dim in (2, 3)) / 2
 
 
 def _training_views(model: nn.Module, shard_set: ShardSet, split: str, attribute: str,
