@@ -47,13 +47,13 @@ def faces(tmp_path_factory: pytest.TempPathFactory) -> ShardSet:
 
 @pytest.fixture(scope="module")
 def refiner(faces: ShardSet, one_thread: None) -> Refiner:  # noqa: F811 - the fixture
-    return train_refiner(BlurringModel(), faces, "eyeglasses", epochs=6, batch_size=8)
+    return train_refiner(BlurringModel(), faces, "eyeglasses", epochs=8, batch_size=8)
 
 
 def test_a_refiner_restores_the_detail_its_decoder_blurs(refiner: Refiner) -> None:
     """On validation faces, the refined band is closer to the photo than the decoder's."""
     assert refiner.attribute == "Eyeglasses"
-    assert refiner.band_error["refined"] < 0.95 * refiner.band_error["decoded"]
+    assert refiner.band_error["refined"] < 0.9 * refiner.band_error["decoded"]
 
 
 def test_a_fill_is_crop_sized_and_a_saved_refiner_loads_as_it_was(
