@@ -47,15 +47,15 @@ def evaluate(arguments: list[str], threads: int) -> dict:
 
 def planned_rows(runs: tuple[str, ...], data: str, twin: str, extra: list[str],
                  add_limit: int, outputs: tuple[str, ...] = OUTPUTS,
-                 additions: bool = True) -> list[dict]:
-    """One row per evaluation: every model x vector set x output (of `outputs`) removing
-    glasses (against the twin), then, with `additions`, adding each of ADDED with the default
-    blend and both vector sets (at most `add_limit` faces)."""
+                 additions: bool = True, removals: bool = True) -> list[dict]:
+    """One row per evaluation: with `removals`, every model x vector set x output (of
+    `outputs`) removing glasses (against the twin), then, with `additions`, adding each of
+    ADDED with the default blend and both vector sets (at most `add_limit` faces)."""
     rows = []
     for name, run_id in (item.split("=", 1) for item in runs):
         base = ["--run", run_id, "--data", data, *extra]
         for keep in ((), ("--keep", "Male")):
-            for output in outputs:
+            for output in outputs if removals else ():
                 rows.append({"model": name, "vectors": "keep Male" if keep else "plain",
                              "output": output, "edit": "-Eyeglasses",
                              "arguments": [*base, "--remove", "Eyeglasses", *keep, "--output",
@@ -118,9 +118,13 @@ def table(rows: list[dict]) -> str:
                    "change touches, e.g. --output blend --no-additions after a refiner change.")
 @click.option("--additions/--no-additions", default=True, show_default=True,
               help="Also the rows adding Smiling and Blond_Hair.")
+@click.option("--removals/--no-removals", default=True, show_default=True,
+              help="The rows removing Eyeglasses (--no-removals: only the additions, e.g. "
+                   "after a change to the additions' default amount).")
 def main(runs: tuple[str, ...], data: str, twin: str, out: str, extra: str, add_limit: int,
-         jobs: int, outputs: tuple[str, ...], additions: bool) -> None:
-    rows = planned_rows(runs, data, twin, shlex.split(extra), add_limit, outputs, additions)
+         jobs: int, outputs: tuple[str, ...], additions: bool, removals: bool) -> None:
+    rows = planned_rows(runs, data, twin, shlex.split(extra), add_limit, outputs, additions,
+                        removals)
     with ThreadPoolExecutor(max_workers=jobs) as pool, open(out, "a") as results:
         futures = {pool.submit(evaluate, row["arguments"], 1): row for row in rows}
         for future in as_completed(futures):

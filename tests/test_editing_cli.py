@@ -19,7 +19,7 @@ from featurechanger.data.synth import write_synthetic
 from featurechanger.editing.bands import refiner_path
 from featurechanger.evaluation.classifier import (AttributeClassifier, Classifier,
                                                   load_classifier, save_classifier)
-from featurechanger.latent.edits import BANDED_REMOVAL_MARGIN, DEFAULT_MARGIN
+from featurechanger.latent.edits import ADDITION_DEFAULTS, BANDED_REMOVAL_MARGIN, DEFAULT_MARGIN
 from orchestrator.cli import main
 from tests.editing_world import one_thread  # noqa: F401 - a fixture
 
@@ -132,6 +132,7 @@ def test_evaluate_reports_the_documented_keys(trained: dict) -> None:
     # An addition is not an object a band bounds.
     assert added["localisers"] == added["refiners"] == {}
     assert added["edit"]["margin"] == DEFAULT_MARGIN
+    assert added["edit"]["margins"] == {"Smiling": ADDITION_DEFAULTS["Smiling"].margin}
 
 
 def test_edit_images_edits_a_folder_of_aligned_photos_and_lists_the_others(

@@ -14,9 +14,10 @@ from featurechanger.editing.bands import is_banded
 from featurechanger.editing.batch import (decode_edit, edit_image_folder, edit_shard,
                                           interpolate_pairs, interpolate_shard, output_name)
 from featurechanger.errors import ConfigError
-from featurechanger.latent.edits import (BANDED_REMOVAL_MARGIN, DEFAULT_MARGIN,
-                                         DEFAULT_STRENGTH, EditSpec, apply_edit, edit_amount,
-                                         edit_direction, edit_latents)
+from featurechanger.latent.edits import (ADDITION_DEFAULTS, BANDED_REMOVAL_MARGIN,
+                                         DEFAULT_MARGIN, DEFAULT_STRENGTH, EditSpec, apply_edit,
+                                         edit_amount, edit_direction, edit_latents,
+                                         keeps_faint_changes)
 from featurechanger.latent.vectors import AttributeVector, VectorSet
 from featurechanger.models import build_model
 from tests.editing_world import HEIGHT, WIDTH, identity_model, make_world, write_photos
@@ -87,6 +88,31 @@ def test_adaptive_edit_moves_each_face_along_the_vector_to_the_margin_past_the_o
     assert short.describe().endswith("to 1 spreads short of the other class's mean")
 
 
+def test_an_added_attribute_moves_by_its_own_margin_and_the_others_by_the_common_one() -> None:
+    latents = np.array([[3.0, 0.0, 7.0]], dtype=np.float32)
+    spec = EditSpec.parse(add=["smiling"], remove=["Eyeglasses"], margin=0.0,
+                          addition_margins={"Smiling": 1.0, "Blond_Hair": 3.0})
+    assert spec.margins == (("Smiling", 1.0),)  # Blond_Hair is not added: ignored
+    # Eyeglasses to score 0 (z0 = 0); Smiling to 1 + 1 * 0.5: z1 = 1.5, z2 = 7 + 1.5.
+    np.testing.assert_allclose(edit_latents(latents, _axis_vectors(), spec),
+                               [[0.0, 1.5, 8.5]], atol=1e-6)
+    assert EditSpec.from_json(spec.to_json()) == spec
+    assert spec.describe() == ("remove Eyeglasses to 0 spreads past the other class's mean, "
+                               "add Smiling to 1 spreads past the other class's mean")
+    with pytest.raises(ConfigError, match="finite"):
+        EditSpec.parse(add=["Smiling"], margin=0.0, addition_margins={"Smiling": float("nan")})
+
+
+def test_only_additions_marked_so_keep_the_decoders_faint_changes() -> None:
+    marked = [name for name, default in ADDITION_DEFAULTS.items() if default.faint_changes]
+    assert marked and "Mustache" not in ADDITION_DEFAULTS
+    assert keeps_faint_changes(EditSpec.parse(add=marked))
+    assert keeps_faint_changes(EditSpec.parse(add=[*marked, "Mustache"]))
+    assert not keeps_faint_changes(EditSpec.parse(add=["Mustache"]))
+    # a removal's faint changes would keep a ghost of the removed object
+    assert not keeps_faint_changes(EditSpec.parse(add=marked, remove=["Eyeglasses"]))
+
+
 def test_adaptive_edit_without_class_spreads_asks_for_recomputed_vectors() -> None:
     with pytest.raises(ConfigError, match="--strength"):
         edit_latents(np.zeros((1, 5)), _vector_set(5),
@@ -94,14 +120,15 @@ def test_adaptive_edit_without_class_spreads_asks_for_recomputed_vectors() -> No
 
 
 def test_strength_and_margin_options_resolve_to_one_kind_of_edit() -> None:
-    assert edit_amount(2.0, None) == (2.0, None)
+    assert edit_amount(2.0, None) == (2.0, None, {})
     assert edit_amount(None, 0.5)[1] == 0.5
     with pytest.raises(ConfigError, match="not both"):
         edit_amount(2.0, 0.5)
 
 
 def test_a_removal_composed_in_its_band_moves_less_by_default() -> None:
-    assert edit_amount(None, None) == (DEFAULT_STRENGTH, DEFAULT_MARGIN)
+    assert edit_amount(None, None) == (DEFAULT_STRENGTH, DEFAULT_MARGIN, {
+        name: default.margin for name, default in ADDITION_DEFAULTS.items()})
     banded = edit_amount(None, None, banded_removal=True)[1]
     assert banded == BANDED_REMOVAL_MARGIN < DEFAULT_MARGIN
     assert edit_amount(None, 3.0, banded_removal=True)[1] == 3.0  # an explicit margin wins

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from featurechanger.evaluation.classifier import (balanced_accuracy, label_weigh
                                                   load_classifier, positive_weight,
                                                   predict_probabilities, save_classifier,
                                                   train_classifier, train_in_batches)
-from featurechanger.evaluation.quality import evaluate_edit, judge_view
+from featurechanger.evaluation.quality import Scores, evaluate_edit, judge_view, summarise
 from featurechanger.evaluation.regions import eye_band
 from featurechanger.latent.edits import EditSpec, edit_amount, edit_direction
 from featurechanger.latent.vectors import VectorPlan, shard_stats, vectors_from_stats
@@ -93,6 +94,25 @@ def test_annealed_training_settles_while_a_constant_rate_keeps_stepping() -> Non
     assert last < 0.02 * first  # the rate fell to about 0 along the cosine
     last, first = last_and_first_steps(anneal=False)
     assert last > 0.5 * first  # far from its target (50), Adam keeps stepping at the rate
+
+
+def test_male_against_the_label_counts_the_judges_error_once() -> None:
+    """Ten glasses wearers, all men. The judge calls face 0 a woman on the photo only and face 1
+    on the edit only: against the photo's call both count as changed, against the label only
+    face 1 does (the edit was judged wrong, the photo's miscall was not the edit's doing)."""
+    glasses, male = ATTRIBUTE_INDEX["Eyeglasses"], ATTRIBUTE_INDEX["Male"]
+    labels = np.zeros((10, 40), dtype=bool)
+    labels[:, [glasses, male]] = True
+    photo, edit = labels.copy(), labels.copy()
+    edit[:, glasses] = False
+    photo[0, male] = edit[1, male] = False
+    scores = Scores(predictions={"photo": [photo], "edit": [edit]}, labels=[labels])
+    judge = SimpleNamespace(judged=["Eyeglasses", "Male", "Smiling"], left_out={})
+    report = summarise(scores, judge, EditSpec.parse(remove=["Eyeglasses"]))
+    assert report["male_preserved"] == pytest.approx(0.8)
+    assert report["male_label_preserved"] == pytest.approx(0.9)
+    assert report["photo_male_label_preserved"] == pytest.approx(0.9)
+    assert report["success"] == 1.0
 
 
 def test_eye_band_spans_both_eyes_with_anthropometric_margins() -> None:

@@ -62,6 +62,24 @@ def test_blend_keeps_the_photo_where_nothing_changes_and_takes_large_changes(
     np.testing.assert_array_equal(composed[far], photo[far])
 
 
+def test_the_blend_keeps_faint_changes_when_asked(photo: np.ndarray) -> None:
+    """A change below the model's reconstruction error (8 levels of noise, a change of 5): the
+    blend keeps the photo there, unless asked to keep faint changes, which it then adds as
+    residual does; a large change is the model's pixels either way."""
+    inside = (slice(20 + 5, 20 + 35), slice(5, 35))
+    reconstruction, faint = _decodes(change=0.02)
+    kept = compose(photo, BOX, reconstruction, faint, "blend").astype(float)
+    added = compose(photo, BOX, reconstruction, faint, "blend", faint_changes=True).astype(float)
+    residual = compose(photo, BOX, reconstruction, faint, "residual").astype(float)
+    assert np.abs(kept[inside] - photo[inside]).mean() < 1.5
+    assert np.abs(added[inside] - residual[inside]).mean() < 1.5
+    assert (added[inside] - photo[inside]).mean() > 3.5
+    _, large = _decodes()
+    composed = compose(photo, BOX, reconstruction, large, "blend", faint_changes=True)
+    decoded = np.clip(resize(large, 178, 178) * 255 + 0.5, 0, 255)
+    assert np.abs(composed[inside] - decoded[5:35, 5:35]).mean() < 8
+
+
 def test_decoded_pastes_the_model_image_into_the_crop_box_only(photo: np.ndarray) -> None:
     reconstruction, edited = _decodes()
     composed = compose(photo, BOX, reconstruction, edited, "decoded")

@@ -19,7 +19,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from featurechanger.errors import ConfigError, DataError, FeatureChangerError
-from featurechanger.latent.edits import EditSpec, apply_edit, edit_latents
+from featurechanger.latent.edits import EditSpec, apply_edit, edit_latents, keeps_faint_changes
 from featurechanger.latent.encoding import decode_latents, encode_images
 from featurechanger.latent.vectors import VectorSet
 from featurechanger.render.compose import Removal, check_output_mode, compose
@@ -106,7 +106,7 @@ def edit_shard(arrays: ShardImages, *, model: torch.nn.Module, vectors: VectorSe
     reconstructions, edits = decode_spec_edit(model, arrays.images, vectors, spec, device=device,
                                               batch_size=batch_size)
     return _write_edits([(image_id, Path(dataset_root) / source, tuple(box), reconstruction, edit,
-                          Path(out_dir), output, removal)
+                          Path(out_dir), output, removal, keeps_faint_changes(spec))
                          for image_id, source, box, reconstruction, edit in zip(
                              arrays.image_ids, arrays.source_paths, arrays.crop_boxes,
                              reconstructions, edits)])
@@ -125,11 +125,12 @@ def _write_edits(edits: list[tuple]) -> list[ImageOutcome]:
 
 def _write_edit(image_id: str, photo_path: Path, crop_box: tuple[int, int, int, int],
                 reconstruction: np.ndarray, edit: np.ndarray, out_dir: Path,
-                output: str, removal: Removal | None) -> ImageOutcome:
+                output: str, removal: Removal | None, faint_changes: bool) -> ImageOutcome:
     try:
         photo = read_photo(photo_path)
         check_crop_box(crop_box, photo, photo_path)
-        composed = compose(photo, crop_box, reconstruction, edit, output, removal)
+        composed = compose(photo, crop_box, reconstruction, edit, output, removal,
+                           faint_changes)
         path = write_atomically(out_dir / output_name(image_id), lambda target: Image.fromarray(
             composed).save(target, compress_level=PNG_COMPRESS_LEVEL))
     except (FeatureChangerError, OSError) as error:
@@ -200,7 +201,7 @@ def edit_image_folder(folder: Path, *, model: torch.nn.Module, vectors: VectorSe
             reconstructions, edits = decode_spec_edit(model, np.stack(loaded), vectors, spec,
                                                       device=device, batch_size=batch_size)
             outcomes += _write_edits([(path.name, path, box, reconstruction, edit,
-                                       Path(out_dir), output, removal)
+                                       Path(out_dir), output, removal, keeps_faint_changes(spec))
                                       for path, box, reconstruction, edit in zip(
                                           ready, boxes, reconstructions, edits)])
         progress.update(len(chunk))

@@ -10,7 +10,10 @@ edit is composed at full resolution exactly as `featurechanger edit` writes it, 
   the photo; Male is also reported on its own, and how often each other attribute flips
   (`flipped`). The same numbers on the reconstruction show what the model alone changes
   (including flips at strength 0), and on the twin what a perfect edit scores (the
-  classifier's own ceiling). The judge should not lean on the edited attributes (see
+  classifier's own ceiling). `male_label_preserved` compares the Male call on the edit with
+  the face's Male label instead of the call on the photo: a judge that errs on a share e of
+  faces costs the photo-referenced rate about 2e (it may err on the photo or on the edit) and
+  the label-referenced one e. The judge should not lean on the edited attributes (see
   evaluation.classifier, `decorrelate`), or it sees a change in what they merely correlate with.
 - with a twin dataset (the same faces drawn with the attribute changed, the ground truth), PSNR
   and SSIM of the edit against the twin, over the whole photo and over the band of the eyes,
@@ -39,7 +42,7 @@ from featurechanger.evaluation import intervals
 from featurechanger.evaluation.classifier import RESOLUTION, Classifier
 from featurechanger.evaluation.regions import eye_band
 from featurechanger.editing.batch import check_crop_box, decode_spec_edit, read_photo
-from featurechanger.latent.edits import EditSpec
+from featurechanger.latent.edits import EditSpec, keeps_faint_changes
 from featurechanger.latent.vectors import VectorSet
 from featurechanger.metrics import psnr, ssim
 from featurechanger.render.compose import Removal, check_output_mode, compose
@@ -54,6 +57,7 @@ class Scores:
     """Per-image results, appended image by image."""
 
     predictions: dict[str, list[np.ndarray]] = field(default_factory=dict)  # version -> (n, 40)
+    labels: list[np.ndarray] = field(default_factory=list)  # the faces' own labels, (n, 40)
     distances: dict[str, list[float]] = field(default_factory=dict)
     samples: list[list[np.ndarray]] = field(default_factory=list)  # photo, edit[, twin]
 
@@ -128,7 +132,8 @@ def evaluate_edit(arrays, *, model: torch.nn.Module, vectors: VectorSet, spec: E
             photo = read_photo(source)
             box = tuple(int(v) for v in arrays.crop_boxes[row])
             check_crop_box(box, photo, source)
-            edited = compose(photo, box, reconstruction, edit, output, removal)
+            edited = compose(photo, box, reconstruction, edit, output, removal,
+                             faint_changes=keeps_faint_changes(spec))
             reconstructed = compose(photo, box, reconstruction, reconstruction, "decoded")
             versions = {"photo": photo, "edit": edited, "reconstruction": reconstructed}
             if twin_root is not None:
@@ -143,6 +148,7 @@ def evaluate_edit(arrays, *, model: torch.nn.Module, vectors: VectorSet, spec: E
             progress.update()
         for version, view in views.items():
             scores.predictions.setdefault(version, []).append(classifier.predict(np.stack(view)))
+        scores.labels.append(np.asarray(arrays.labels[batch]) == 1)
     progress.close()
     return summarise(scores, classifier, spec), scores.samples
 
@@ -202,6 +208,10 @@ def summarise(scores: Scores, classifier: Classifier, spec: EditSpec) -> dict:
                           "preservation cannot be measured; train it longer or on more data.")
     male = ATTRIBUTE_INDEX["Male"]
     estimates = {"photo_success": intervals.proportion(_flipped(photo, targets))}
+    labels = np.concatenate(scores.labels) if scores.labels else None
+    if labels is not None:  # the judge's own error on Male: what a label-referenced rate pays
+        estimates["photo_male_label_preserved"] = intervals.proportion(
+            photo[:, male] == labels[:, male])
     flips: dict[str, dict[str, float]] = {}
     # The edit, the plain reconstruction (strength 0), and the twin (the true edit: what a
     # perfect edit would score, since the classifier errs too).
@@ -214,6 +224,9 @@ def summarise(scores: Scores, classifier: Classifier, spec: EditSpec) -> dict:
         estimates[f"{prefix}preserved"] = intervals.mean(kept.mean(1))
         estimates[f"{prefix}male_preserved"] = intervals.proportion(
             judged[:, male] == photo[:, male])
+        if labels is not None:  # against the label: the judge's own error counts once
+            estimates[f"{prefix}male_label_preserved"] = intervals.proportion(
+                judged[:, male] == labels[:, male])
         if version != "reconstruction":  # how often each other attribute flips: where
             flips[f"{prefix}flipped"] = {  # preservation is lost
                 ATTRIBUTES[column]: round(float(1 - rate), 4)

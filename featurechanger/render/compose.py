@@ -22,6 +22,10 @@ D = decode(z) and the edit E = decode(z'), both R x R. Upsampled to the crop box
   Taking E where both hold removes a sharp object the model draws blurred without a ghost of
   it, and keeps the photo's sharpness everywhere else. Measured against counterfactual twins
   on a validation set, it beat the other candidates (see docs/CHOOSING-THE-EDIT.md).
+  An attribute the latent holds faintly, such as a smile, is drawn mostly below the model's
+  error, where the gates keep the photo: adding one, the blend also adds (1 - lambda) (E - D),
+  the change as `residual` adds it (`faint_changes`; for blond hair the faint changes are sex
+  cues, and a removal's would leave a ghost of the object).
   A removal given where the removed object lies takes lambda = that object's band and, inside
   it, E with the detail the decoder cannot draw restored (featurechanger.editing: a localiser
   places the band, a refiner fills it); the photo outside. The vector's side effects on the
@@ -56,14 +60,16 @@ def check_output_mode(mode: str) -> str:
 
 
 def compose(photo: np.ndarray, crop_box: tuple[int, int, int, int], reconstruction: np.ndarray,
-            edited: np.ndarray, mode: str = "blend",
-            removal: Removal | None = None) -> np.ndarray:
+            edited: np.ndarray, mode: str = "blend", removal: Removal | None = None,
+            faint_changes: bool = False) -> np.ndarray:
     """The edited photo, (H, W, 3) uint8.
 
     photo: (H, W, 3) uint8, the original; crop_box: (left, top, right, bottom) of the region
     the model saw, in photo pixels (parts outside the photo are ignored); reconstruction,
     edited: (R, R, 3) float in [0, 1], decode(z) and decode(z'); removal: for a removal, where
-    the removed objects lie and what fills them (the blend then takes the photo elsewhere).
+    the removed objects lie and what fills them (the blend then takes the photo elsewhere);
+    faint_changes: the blend also adds the decoder's changes fainter than its error to the
+    photo (latent.edits.keeps_faint_changes: the additions made of them, such as a smile).
     """
     check_output_mode(mode)
     left, top, right, bottom = crop_box
@@ -91,6 +97,8 @@ def compose(photo: np.ndarray, crop_box: tuple[int, int, int, int], reconstructi
         else:
             share = blend_share(crop, decoded_base, decoded_edit, model_pixel)
             patch = crop + share * (decoded_edit - crop)
+            if faint_changes:  # where the gates keep the photo, add the change as residual does
+                patch += (1 - share) * (decoded_edit - decoded_base)
     result = original.copy()
     result[photo_slice] = patch
     return to_uint8(result)

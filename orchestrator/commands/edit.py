@@ -39,8 +39,8 @@ SPLITS = ("all", "train", "val", "test")
               help="Adaptive edit (the default): move each face along the vector until its "
                    "linear-discriminant score is K within-class spreads past the other class's "
                    "mean (below 0: short of it); K = -0.5 for a removal with blend output "
-                   "(its band and refiner do the rest), else 2. Give --strength or --margin, "
-                   "not both.")
+                   "(its band and refiner do the rest), 8 to add Smiling (the latent holds a "
+                   "smile faintly), else 2. Give --strength or --margin, not both.")
 @click.option("--keep", multiple=True, metavar="ATTR",
               help="Use the run's vector set conditioned to leave ATTR unchanged, e.g. "
                    "--keep Male (compute it with `featurechanger vectors --keep ATTR`).")
@@ -56,10 +56,10 @@ SPLITS = ("all", "train", "val", "test")
               help="blend: for a removal, the model's edit with its detail restored inside the "
                    "removed object's band (`featurechanger localiser train` places the band, "
                    "`featurechanger refiner train` restores the detail) and the "
-                   "full-resolution photo elsewhere; for an addition, the edit composed onto the photo where "
-                   "the model changed it beyond its own error; "
-                   "residual: photo + upsampled (decode(z') - decode(z)), every detail kept "
-                   "(shows a faint added attribute, such as a smile, more often than blend); "
+                   "full-resolution photo elsewhere; for an addition, the model's edit where "
+                   "it changed the photo beyond its own error (adding Smiling, whose change is "
+                   "mostly fainter, its fainter changes too, added to the photo); "
+                   "residual: photo + upsampled (decode(z') - decode(z)), every detail kept; "
                    "decoded: the model's own low-resolution image.")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Folder for the edited images (one PNG per input, named after its id), "

@@ -70,12 +70,14 @@ def grid(ctx: click.Context, run_id: int, image_ids: str, attributes: str,
                    f"{p['vector_set_id']}).")
 
 
-def _column_spec(name: str, strength: float, margin: float | None) -> EditSpec:
+def _column_spec(name: str, strength: float, margin: float | None,
+                 addition_margins: dict[str, float]) -> EditSpec:
     from featurechanger.latent.edits import EditSpec
 
     if name.startswith("-"):
         return EditSpec.parse(remove=[name[1:]], strength=strength, margin=margin)
-    return EditSpec.parse(add=[name.lstrip("+")], strength=strength, margin=margin)
+    return EditSpec.parse(add=[name.lstrip("+")], strength=strength, margin=margin,
+                          addition_margins=addition_margins)
 
 
 def _label(spec: EditSpec) -> str:

@@ -23,7 +23,7 @@ margin_option = click.option(
     "--margin", type=float, metavar="K",
     help="Adaptive edit instead of --strength: move each face to K within-class spreads past "
          "the other class's mean along the vector (below 0: short of it) [default: -0.5 "
-         "for a removal with blend output, else 2].")
+         "for a removal with blend output, 8 to add Smiling, else 2].")
 
 
 @click.group(invoke_without_command=True)
