@@ -105,8 +105,9 @@ def edit_shard(arrays: ShardImages, *, model: torch.nn.Module, vectors: VectorSe
     check_output_mode(output)
     reconstructions, edits = decode_spec_edit(model, arrays.images, vectors, spec, device=device,
                                               batch_size=batch_size)
+    faint_changes = keeps_faint_changes(spec)
     return _write_edits([(image_id, Path(dataset_root) / source, tuple(box), reconstruction, edit,
-                          Path(out_dir), output, removal, keeps_faint_changes(spec))
+                          Path(out_dir), output, removal, faint_changes)
                          for image_id, source, box, reconstruction, edit in zip(
                              arrays.image_ids, arrays.source_paths, arrays.crop_boxes,
                              reconstructions, edits)])
@@ -183,6 +184,7 @@ def edit_image_folder(folder: Path, *, model: torch.nn.Module, vectors: VectorSe
     if not paths:
         raise DataError(f"No .jpg, .jpeg or .png photos in {str(folder)!r}.")
     outcomes: list[ImageOutcome] = []
+    faint_changes = keeps_faint_changes(spec)
     progress = tqdm(total=len(paths), desc="editing photos", unit="photo")
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
@@ -201,7 +203,7 @@ def edit_image_folder(folder: Path, *, model: torch.nn.Module, vectors: VectorSe
             reconstructions, edits = decode_spec_edit(model, np.stack(loaded), vectors, spec,
                                                       device=device, batch_size=batch_size)
             outcomes += _write_edits([(path.name, path, box, reconstruction, edit,
-                                       Path(out_dir), output, removal, keeps_faint_changes(spec))
+                                       Path(out_dir), output, removal, faint_changes)
                                       for path, box, reconstruction, edit in zip(
                                           ready, boxes, reconstructions, edits)])
         progress.update(len(chunk))

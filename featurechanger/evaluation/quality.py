@@ -121,6 +121,7 @@ def evaluate_edit(arrays, *, model: torch.nn.Module, vectors: VectorSet, spec: E
     if len(rows) == 0:
         raise DataError(f"No face in the evaluated data fits the edit ({spec.describe()}).")
     scores = Scores()
+    faint_changes = keeps_faint_changes(spec)
     progress = tqdm(total=len(rows), desc="evaluating", unit="image")
     for start in range(0, len(rows), batch_size):
         batch = rows[start:start + batch_size]
@@ -132,8 +133,7 @@ def evaluate_edit(arrays, *, model: torch.nn.Module, vectors: VectorSet, spec: E
             photo = read_photo(source)
             box = tuple(int(v) for v in arrays.crop_boxes[row])
             check_crop_box(box, photo, source)
-            edited = compose(photo, box, reconstruction, edit, output, removal,
-                             faint_changes=keeps_faint_changes(spec))
+            edited = compose(photo, box, reconstruction, edit, output, removal, faint_changes)
             reconstructed = compose(photo, box, reconstruction, reconstruction, "decoded")
             versions = {"photo": photo, "edit": edited, "reconstruction": reconstructed}
             if twin_root is not None:
