@@ -15,6 +15,7 @@ from featurechanger.data.synth import write_synthetic
 from featurechanger.editing.bands import (load_removal, localiser_path, refiner_path,
                                           removal_parts)
 from featurechanger.editing.localiser import Localiser, LocaliserNet, save_localiser
+from featurechanger.editing.occluders import draw_spectacles
 from featurechanger.editing.refiner import (Refiner, RefinerNet, _edge_loss, load_refiner,
                                             save_refiner, train_refiner)
 from featurechanger.errors import ConfigError, DataError
@@ -136,3 +137,39 @@ def test_the_edge_term_charges_blur_and_not_a_change_of_brightness() -> None:
     assert _edge_loss(image, image, weight) == 0
     assert _edge_loss(image + 0.2, image, weight) < 1e-6
     assert _edge_loss(blurred, image, weight) > 0.05
+
+
+def test_spectacles_are_drawn_around_the_eyes_only_and_repeat_with_their_seed() -> None:
+    photos = torch.rand(64, 3, 64, 64)
+    eyes = torch.tensor([[[40.0, 28.0], [22.0, 30.0]]]).repeat(64, 1, 1)  # right eye first
+    drawn = draw_spectacles(photos, eyes, torch.Generator().manual_seed(1))
+    again = draw_spectacles(photos, eyes, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(drawn, again)
+    changed = (drawn - photos).abs().amax(1) > 1e-6  # (B, H, W)
+    faces = changed.flatten(1).any(1)
+    assert 0.6 < faces.float().mean() < 0.95  # OCCLUDED_SHARE of the faces, not all
+    rows, columns = changed.any(0).nonzero(as_tuple=True)
+    # Rims at most half the eye distance (18 px) wide and high around each eye, arms at most
+    # 0.7 of it beyond: nothing below the nose or above the brows.
+    assert rows.min() >= 28 - 18 - 2 and rows.max() <= 30 + 18 + 2
+    assert columns.min() >= 22 - 9 - 13 - 2 and columns.max() <= 40 + 9 + 13 + 2
+
+
+def test_a_see_through_refiner_keeps_what_the_spectacles_leave_uncovered(
+        faces: ShardSet, refiner: Refiner, one_thread: None,  # noqa: F811 - the fixture
+        tmp_path: Path) -> None:
+    """Shown the photo under drawn spectacles, it restores the band better than the refiner
+    that sees only the decoder's image there, and it loads as what it is."""
+    seeing = train_refiner(BlurringModel(), faces, "Eyeglasses", epochs=8, batch_size=8,
+                           see_through=True)
+    assert seeing.net.see_through and not refiner.net.see_through
+    assert seeing.band_error["refined"] < refiner.band_error["refined"]
+    loaded = load_refiner(save_refiner(tmp_path / "Eyeglasses.pt", seeing, source="test"),
+                          "Eyeglasses", run_id=1)
+    assert loaded.net.see_through
+    rng = np.random.default_rng(0)
+    crop, decoded = (rng.random((90, 90, 3)).astype(np.float32) for _ in range(2))
+    band = np.zeros((90, 90, 1), np.float32)
+    band[30:50, 10:80] = 1
+    np.testing.assert_array_equal(loaded.fill(crop, decoded, band),
+                                  seeing.fill(crop, decoded, band))

@@ -8,7 +8,9 @@ the band) and returns the photo's view of the band. It is trained on the run's o
 reconstructions of training faces WITHOUT the attribute, with the band of the eyes placed from
 the landmarks and jittered: it learns to turn this decoder's blur back into a sharp face that
 fits the context around the band, and never sees the object it will be used to remove. At edit
-time decode(z') (no object) replaces decode(z).
+time decode(z') (no object) replaces decode(z). A see-through refiner also sees the photo inside
+the band, trained with spectacles drawn over it (featurechanger.editing.occluders): its eyes are
+sharper, but it lets faint frames through, so it is not the default.
 
 Measured on a validation set, then on an evaluation set (docs/CHOOSING-THE-EDIT.md, "The
 refined band").
@@ -29,6 +31,7 @@ from featurechanger.attributes import attribute_index, canonical_attribute
 from featurechanger.data.shards import ShardSet
 from featurechanger.editing.bands import missing_refiner
 from featurechanger.editing.localiser import RESOLUTION, load_payload
+from featurechanger.editing.occluders import draw_spectacles
 from featurechanger.errors import ConfigError, DataError
 from featurechanger.evaluation.classifier import train_in_batches
 from featurechanger.evaluation.regions import Box, eye_band
@@ -56,9 +59,10 @@ class RefinerNet(nn.Module):
     """A three-level U-Net (64, 32, 16 px) that adds detail to the coarse image it is given.
 
     Input (B, 7, 64, 64): the photo with the band replaced by the coarse image, the coarse
-    image, the band. Output: the coarse image plus the predicted detail, (B, 3, 64, 64)."""
+    image, the band; `see_through` adds the photo itself (B, 10, 64, 64). Output: the coarse
+    image plus the predicted detail, (B, 3, 64, 64)."""
 
-    def __init__(self, width: int = 24) -> None:
+    def __init__(self, width: int = 24, see_through: bool = False) -> None:
         super().__init__()
 
         def conv(inputs: int, outputs: int, dilation: int = 1, stride: int = 1) -> nn.Module:
@@ -66,13 +70,13 @@ class RefinerNet(nn.Module):
                                            dilation=dilation), nn.ReLU(inplace=True))
 
         w = width
-        self.level1 = nn.Sequential(conv(7, w), conv(w, w))
+        self.level1 = nn.Sequential(conv(10 if see_through else 7, w), conv(w, w))
         self.level2 = nn.Sequential(conv(w, 2 * w, stride=2), conv(2 * w, 2 * w, dilation=2))
         self.level3 = nn.Sequential(conv(2 * w, 3 * w, stride=2), conv(3 * w, 3 * w, dilation=2),
                                     conv(3 * w, 3 * w, dilation=4))
         self.up2 = nn.Sequential(conv(5 * w, 2 * w), conv(2 * w, 2 * w))
         self.up1 = nn.Sequential(conv(3 * w, w), nn.Conv2d(w, 3, 3, padding=1))
-        self.width = width
+        self.width, self.see_through = width, see_through
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first = self.level1(x)
@@ -86,9 +90,12 @@ def _double(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
-def refiner_input(photo: torch.Tensor, coarse: torch.Tensor, band: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W), (B, 3, H, W), (B, 1, H, W) -> the net's (B, 7, H, W) input."""
-    return torch.cat([photo + band * (coarse - photo), coarse, band], 1)
+def refiner_input(photo: torch.Tensor, coarse: torch.Tensor, band: torch.Tensor,
+                  see_through: bool = False) -> torch.Tensor:
+    """(B, 3, H, W), (B, 3, H, W), (B, 1, H, W) -> the net's (B, 7, H, W) input, or with
+    `see_through` (B, 10, H, W), the photo itself last."""
+    blocks = [photo + band * (coarse - photo), coarse, band] + ([photo] if see_through else [])
+    return torch.cat(blocks, 1)
 
 
 @dataclass
@@ -112,14 +119,16 @@ class Refiner:
         views = [torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
                  for image in (small, resize(decoded, RESOLUTION, RESOLUTION),
                                resize(band, RESOLUTION, RESOLUTION))]
-        refined = self.net(refiner_input(*views))[0].clamp(0, 1).permute(1, 2, 0).numpy()
-        return resize(refined, crop.shape[1], crop.shape[0])
+        refined = self.net(refiner_input(*views, self.net.see_through))[0].clamp(0, 1)
+        return resize(refined.permute(1, 2, 0).numpy(), crop.shape[1], crop.shape[0])
 
 
 def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epochs: int = 2,
                   batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
-                  device: torch.device | str = "cpu") -> Refiner:
-    """Train on the shard set's train faces without `attribute`, report on its val faces."""
+                  see_through: bool = False, device: torch.device | str = "cpu") -> Refiner:
+    """Train on the shard set's train faces without `attribute`, report on its val faces.
+    `see_through`: the net also sees the photo inside the band, with spectacles drawn over it
+    (featurechanger.editing.occluders), and learns to keep what they leave uncovered."""
     attribute = canonical_attribute(attribute)
     if attribute not in TRAINING_BANDS:
         raise ConfigError(f"The refiner knows where the object lies only for "
@@ -134,11 +143,15 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
     torch.manual_seed(seed)
     generator = np.random.default_rng(seed)
     train = _training_views(model, shard_set, "train", attribute, generator, device)
-    net = RefinerNet().to(device)
+    net = RefinerNet(see_through=see_through).to(device)
+    occluding = torch.Generator().manual_seed(seed)
 
     def batch_loss(rows: np.ndarray) -> torch.Tensor:
-        photo, coarse, band = (_floats(view[rows]).to(device) for view in train)
-        refined = net(refiner_input(photo, coarse, band))
+        photo, coarse, band = (_floats(view[rows]) for view in train[:3])
+        shown = draw_spectacles(photo, train[3][rows], occluding) if see_through else photo
+        refined = net(refiner_input(*(x.to(device) for x in (shown, coarse, band)),
+                                    see_through))
+        photo, band = photo.to(device), band.to(device)
         # L1 inside the band, and a little outside (the net sees the photo there), on the
         # pixels and on their differences: L1 alone left the band blurred (EDGE_WEIGHT).
         weight = band + 0.05
@@ -150,7 +163,7 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
     net.eval()
     val = _training_views(model, shard_set, "val", attribute, np.random.default_rng(seed + 1),
                           device)
-    return Refiner(attribute, net.cpu(), _band_error(net.cpu(), *val))
+    return Refiner(attribute, net.cpu(), _band_error(net.cpu(), *val, seed=seed + 1))
 
 
 def _weighted_l1(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -168,11 +181,11 @@ def _edge_loss(refined: torch.Tensor, photo: torch.Tensor, weight: torch.Tensor)
 
 def _training_views(model: nn.Module, shard_set: ShardSet, split: str, attribute: str,
                     generator: np.random.Generator, device: torch.device | str
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(photos, coarse images, bands) at 64 px for the split's faces without `attribute`, as
-    (N, C, 64, 64) uint8 (a quarter of the memory of floats: CelebA's train split takes 4.6
-    GB): the coarse image is the model's reconstruction as compose upsamples it to the crop
-    box, shrunk to 64 px."""
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(photos, coarse images, bands, eyes) at 64 px for the split's faces without
+    `attribute`: images as (N, C, 64, 64) uint8 (a quarter of the memory of floats: CelebA's
+    train split takes 4.6 GB), the coarse image being the model's reconstruction as compose
+    upsamples it to the crop box, shrunk to 64 px; eyes (N, 2, 2), the pupils' pixels."""
     column = attribute_index(attribute)
     small, large = shard_set.load(model.resolution, split), shard_set.load(RESOLUTION, split)
     without = large.labels[:, column] == 0
@@ -190,7 +203,8 @@ def _training_views(model: nn.Module, shard_set: ShardSet, split: str, attribute
     bands = to_uint8(_object_bands(TRAINING_BANDS[attribute], large.landmarks[without], boxes,
                                    generator))
     return (torch.from_numpy(large.images[without]).permute(0, 3, 1, 2).contiguous(),
-            torch.from_numpy(coarse).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(bands))
+            torch.from_numpy(coarse).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(bands),
+            torch.from_numpy(_eyes_in_crops(large.landmarks[without], boxes)))
 
 
 def _as_composed(decoded: np.ndarray, boxes: np.ndarray, chunk: int = 256) -> np.ndarray:
@@ -216,6 +230,14 @@ def _floats(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 255
 
 
+def _eyes_in_crops(landmarks: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(N, 2, 2) float32: each face's pupils (x, y) in its crop at 64 px."""
+    corner = boxes[:, None, 0:2].astype(np.float32)
+    scale = RESOLUTION / (boxes[:, 2] - boxes[:, 0]).astype(np.float32)
+    return ((landmarks[:, 0:4].reshape(-1, 2, 2) - corner) * scale[:, None, None]
+            ).astype(np.float32)
+
+
 def _object_bands(place: Callable[[np.ndarray, int, int], Box], landmarks: np.ndarray,
                   boxes: np.ndarray, generator: np.random.Generator) -> np.ndarray:
     """(N, 1, 64, 64) float bands: each face's object band (`place`d from its landmarks) in its
@@ -235,12 +257,17 @@ def _object_bands(place: Callable[[np.ndarray, int, int], Box], landmarks: np.nd
 
 @torch.inference_mode()
 def _band_error(net: RefinerNet, photos: torch.Tensor, coarse: torch.Tensor, bands: torch.Tensor,
-                batch_size: int = 256) -> dict[str, float]:
+                eyes: torch.Tensor, seed: int, batch_size: int = 256) -> dict[str, float]:
+    """Mean absolute error inside the bands: the coarse image's and the refined one's (with
+    spectacles drawn over the photos a see-through net sees)."""
     errors = {"decoded": 0.0, "refined": 0.0}
+    occluding = torch.Generator().manual_seed(seed)
     for start in range(0, len(photos), batch_size):
         photo, rough, band = (_floats(x[start:start + batch_size])
                               for x in (photos, coarse, bands))
-        refined = net(refiner_input(photo, rough, band)).clamp(0, 1)
+        shown = (draw_spectacles(photo, eyes[start:start + batch_size], occluding)
+                 if net.see_through else photo)
+        refined = net(refiner_input(shown, rough, band, net.see_through)).clamp(0, 1)
         for name, image in (("decoded", rough), ("refined", refined)):
             errors[name] += float(((image - photo).abs() * band).sum() / 3)
     area = float(bands.sum()) / 255
@@ -250,6 +277,7 @@ def _band_error(net: RefinerNet, photos: torch.Tensor, coarse: torch.Tensor, ban
 def save_refiner(path: Path, refiner: Refiner, source: str) -> Path:
     """Write the refiner (attribute, weights, validation errors, data source) atomically."""
     payload = {"format": FORMAT, "attribute": refiner.attribute, "width": refiner.net.width,
+               "see_through": refiner.net.see_through,
                "band_error": refiner.band_error, "source": source,
                "state_dict": {k: v.cpu() for k, v in refiner.net.state_dict().items()}}
     return write_atomically(Path(path), lambda target: torch.save(payload, target))
@@ -258,6 +286,6 @@ def save_refiner(path: Path, refiner: Refiner, source: str) -> Path:
 def load_refiner(path: Path, attribute: str, run_id: int) -> Refiner:
     payload = load_payload(Path(path), FORMAT, "refiner", "refines", attribute,
                            missing_refiner(Path(path), attribute, run_id))
-    net = RefinerNet(payload["width"])
+    net = RefinerNet(payload["width"], payload.get("see_through", False))
     net.load_state_dict(payload["state_dict"])
     return Refiner(attribute, net.eval(), payload["band_error"])

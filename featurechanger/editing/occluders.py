@@ -1,0 +1,93 @@
+"""Spectacles drawn over training faces, so that a see-through refiner learns to remove them.
+
+A see-through refiner (featurechanger.editing.refiner) also sees the photo inside the band, so
+that it can keep the eyes and eyebrows the glasses do not cover. It is trained on faces without
+glasses, to which these occluders are added; its target is the face without them. They follow
+what spectacles are, not any one renderer: two closed rims around the eyes (ellipses to rounded
+rectangles, the size of a lens relative to the distance between the pupils), a bridge and two
+temple arms, of any colour, thin to thick, opaque or faint, over lenses that range from clear
+to dark. Each is drawn at random, per training batch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# Drawn over this share of training faces; the rest teach the refiner to keep a clean band.
+OCCLUDED_SHARE = 0.8
+# How opaque a frame is drawn, at random in this range: down to faint, since faint frames were
+# what a refiner trained on opaque ones (0.5 to 1) let through (docs/CHOOSING-THE-EDIT.md).
+FRAME_OPACITY = (0.2, 1.0)
+
+
+def draw_spectacles(photos: torch.Tensor, eyes: torch.Tensor,
+                    generator: torch.Generator) -> torch.Tensor:
+    """photos (B, 3, H, W) floats in [0, 1] with spectacles drawn over OCCLUDED_SHARE of them;
+    eyes (B, 2, 2): each face's two pupils (x, y) in pixels of these photos."""
+    batch, _, height, width = photos.shape
+
+    def uniform(low: float, high: float, *shape: int) -> torch.Tensor:
+        return low + (high - low) * torch.rand(batch, *shape, generator=generator)
+
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32) + 0.5,
+                            torch.arange(width, dtype=torch.float32) + 0.5, indexing="ij")
+    left, right = _ordered(eyes.float())
+    distance = (right - left).norm(dim=1).clamp(min=1.0)[:, None, None]
+    half_width = uniform(0.28, 0.5)[:, None, None] * distance
+    half_height = half_width * uniform(0.55, 1.0)[:, None, None]
+    roundness = uniform(2.0, 5.0)[:, None, None]  # 2: an ellipse; larger: a rounded rectangle
+    thickness = uniform(0.4, 2.0)[:, None, None] * width / 64
+    lift = uniform(-0.1, 0.1) * distance[:, 0, 0]  # the rims' centres above or below the eyes
+
+    rims, lenses = [], []
+    for eye in (left, right):
+        dx = (xs - eye[:, 0, None, None]) / half_width
+        dy = (ys - (eye[:, 1] + lift)[:, None, None]) / half_height
+        radius = (dx.abs() ** roundness + dy.abs() ** roundness) ** (1 / roundness)
+        scale = (half_width * half_height).sqrt()  # pixels per unit of radius, about
+        rims.append(_line(((radius - 1).abs() * scale), thickness))
+        lenses.append((0.5 + (1 - radius) * scale).clamp(0, 1))
+    top = lift - half_height[:, 0, 0] * uniform(0.0, 0.6)  # bridge and arms, from the eyes
+    inner = (left[:, 0] + half_width[:, 0, 0], right[:, 0] - half_width[:, 0, 0])
+    reach = uniform(0.3, 0.7) * distance[:, 0, 0]
+    segments = [((inner[0], left[:, 1] + top), (inner[1], right[:, 1] + top)),  # the bridge
+                ((left[:, 0] - half_width[:, 0, 0], left[:, 1] + top),
+                 (left[:, 0] - half_width[:, 0, 0] - reach, left[:, 1] + top)),
+                ((right[:, 0] + half_width[:, 0, 0], right[:, 1] + top),
+                 (right[:, 0] + half_width[:, 0, 0] + reach, right[:, 1] + top))]
+    frame = torch.stack(rims + [_line(_segment_distance(xs, ys, *ends), thickness)
+                                for ends in segments]).amax(0)
+    lens = torch.stack(lenses).amax(0)
+
+    drawn = (torch.rand(batch, generator=generator) < OCCLUDED_SHARE).float()[:, None, None]
+    tint = uniform(0.0, 1.0) * (torch.rand(batch, generator=generator) < 0.5)
+    tint_colour = uniform(0.0, 1.0, 3) * uniform(0.0, 1.0, 1)
+    frame_colour = uniform(0.0, 1.0, 3) * uniform(0.1, 1.0, 1)
+    frame_alpha = (frame * uniform(*FRAME_OPACITY)[:, None, None] * drawn)[:, None]
+    lens_alpha = (lens * tint[:, None, None] * drawn)[:, None]
+    out = photos + lens_alpha * (tint_colour[:, :, None, None] - photos)
+    return out + frame_alpha * (frame_colour[:, :, None, None] - out)
+
+
+def _ordered(eyes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(left, right) pupils (B, 2) by their place in the image."""
+    swap = (eyes[:, 0, 0] > eyes[:, 1, 0])[:, None]
+    return torch.where(swap, eyes[:, 1], eyes[:, 0]), torch.where(swap, eyes[:, 0], eyes[:, 1])
+
+
+def _line(distance: torch.Tensor, thickness: torch.Tensor) -> torch.Tensor:
+    """Coverage (0-1) of a line `thickness` wide at `distance` pixels from its middle,
+    antialiased over a pixel."""
+    return (thickness / 2 + 0.5 - distance).clamp(0, 1)
+
+
+def _segment_distance(xs: torch.Tensor, ys: torch.Tensor, start: tuple[torch.Tensor, ...],
+                      end: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """(B, H, W) distance of each pixel to each face's segment from `start` to `end`
+    ((x, y), each (B,))."""
+    x0, y0 = (value[:, None, None] for value in start)
+    x1, y1 = (value[:, None, None] for value in end)
+    along_x, along_y = x1 - x0, y1 - y0
+    length = (along_x ** 2 + along_y ** 2).clamp(min=1e-6)
+    share = (((xs - x0) * along_x + (ys - y0) * along_y) / length).clamp(0, 1)
+    return torch.hypot(xs - (x0 + share * along_x), ys - (y0 + share * along_y))
