@@ -32,31 +32,18 @@ def draw_spectacles(photos: torch.Tensor, eyes: torch.Tensor,
     ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32) + 0.5,
                             torch.arange(width, dtype=torch.float32) + 0.5, indexing="ij")
     left, right = _ordered(eyes.float())
-    distance = (right - left).norm(dim=1).clamp(min=1.0)[:, None, None]
-    half_width = uniform(0.28, 0.5)[:, None, None] * distance
-    half_height = half_width * uniform(0.55, 1.0)[:, None, None]
-    roundness = uniform(2.0, 5.0)[:, None, None]  # 2: an ellipse; larger: a rounded rectangle
+    distance = (right - left).norm(dim=1).clamp(min=1.0)
+    half_width = uniform(0.28, 0.5) * distance
+    half_height = half_width * uniform(0.55, 1.0)
+    roundness = uniform(2.0, 5.0)  # 2: an ellipse; larger: a rounded rectangle
     thickness = uniform(0.4, 2.0)[:, None, None] * width / 64
-    lift = uniform(-0.1, 0.1) * distance[:, 0, 0]  # the rims' centres above or below the eyes
-
-    rims, lenses = [], []
-    for eye in (left, right):
-        dx = (xs - eye[:, 0, None, None]) / half_width
-        dy = (ys - (eye[:, 1] + lift)[:, None, None]) / half_height
-        radius = (dx.abs() ** roundness + dy.abs() ** roundness) ** (1 / roundness)
-        scale = (half_width * half_height).sqrt()  # pixels per unit of radius, about
-        rims.append(_line(((radius - 1).abs() * scale), thickness))
-        lenses.append((0.5 + (1 - radius) * scale).clamp(0, 1))
-    top = lift - half_height[:, 0, 0] * uniform(0.0, 0.6)  # bridge and arms, from the eyes
-    inner = (left[:, 0] + half_width[:, 0, 0], right[:, 0] - half_width[:, 0, 0])
-    reach = uniform(0.3, 0.7) * distance[:, 0, 0]
-    segments = [((inner[0], left[:, 1] + top), (inner[1], right[:, 1] + top)),  # the bridge
-                ((left[:, 0] - half_width[:, 0, 0], left[:, 1] + top),
-                 (left[:, 0] - half_width[:, 0, 0] - reach, left[:, 1] + top)),
-                ((right[:, 0] + half_width[:, 0, 0], right[:, 1] + top),
-                 (right[:, 0] + half_width[:, 0, 0] + reach, right[:, 1] + top))]
-    frame = torch.stack(rims + [_line(_segment_distance(xs, ys, *ends), thickness)
-                                for ends in segments]).amax(0)
+    lift = uniform(-0.1, 0.1) * distance  # the rims' centres above or below the eyes
+    rims, lenses = zip(*(_rim(xs, ys, eye[:, 0], eye[:, 1] + lift, half_width, half_height,
+                              roundness, thickness) for eye in (left, right)))
+    rise = lift - half_height * uniform(0.0, 0.6)  # the bridge's and arms' height
+    reach = uniform(0.3, 0.7) * distance
+    bars = _bridge_and_arms(xs, ys, left, right, half_width, rise, reach, thickness)
+    frame = torch.stack([*rims, *bars]).amax(0)
     lens = torch.stack(lenses).amax(0)
 
     drawn = (torch.rand(batch, generator=generator) < OCCLUDED_SHARE).float()[:, None, None]
@@ -67,6 +54,31 @@ def draw_spectacles(photos: torch.Tensor, eyes: torch.Tensor,
     lens_alpha = (lens * tint[:, None, None] * drawn)[:, None]
     out = photos + lens_alpha * (tint_colour[:, :, None, None] - photos)
     return out + frame_alpha * (frame_colour[:, :, None, None] - out)
+
+
+def _rim(xs: torch.Tensor, ys: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+         half_width: torch.Tensor, half_height: torch.Tensor, roundness: torch.Tensor,
+         thickness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rim, lens) coverage (B, H, W) of a superellipse centred at (x, y), each (B,)."""
+    a, b, power = (value[:, None, None] for value in (half_width, half_height, roundness))
+    dx, dy = (xs - x[:, None, None]) / a, (ys - y[:, None, None]) / b
+    radius = (dx.abs() ** power + dy.abs() ** power) ** (1 / power)
+    scale = (a * b).sqrt()  # pixels per unit of radius, about
+    return _line((radius - 1).abs() * scale, thickness), (0.5 + (1 - radius) * scale).clamp(0, 1)
+
+
+def _bridge_and_arms(xs: torch.Tensor, ys: torch.Tensor, left: torch.Tensor,
+                     right: torch.Tensor, half_width: torch.Tensor, rise: torch.Tensor,
+                     reach: torch.Tensor, thickness: torch.Tensor) -> list[torch.Tensor]:
+    """Coverage (B, H, W) of the bridge between the rims and of the arms `reach` beyond them,
+    all `rise` pixels below the eyes (negative: above)."""
+    left_y, right_y = left[:, 1] + rise, right[:, 1] + rise
+    inner = (left[:, 0] + half_width, right[:, 0] - half_width)
+    outer = (left[:, 0] - half_width, right[:, 0] + half_width)
+    segments = [((inner[0], left_y), (inner[1], right_y)),
+                ((outer[0], left_y), (outer[0] - reach, left_y)),
+                ((outer[1], right_y), (outer[1] + reach, right_y))]
+    return [_line(_segment_distance(xs, ys, *ends), thickness) for ends in segments]
 
 
 def _ordered(eyes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
