@@ -15,9 +15,9 @@ import torch
 
 # Drawn over this share of training faces; the rest teach the refiner to keep a clean band.
 OCCLUDED_SHARE = 0.8
-# How opaque a frame is drawn, at random in this range: down to faint, since faint frames were
-# what a refiner trained on opaque ones (0.5 to 1) let through (docs/CHOOSING-THE-EDIT.md).
-FRAME_OPACITY = (0.2, 1.0)
+# How opaque a frame is drawn, at random in this range: the range the log's figures were
+# measured with (docs/CHOOSING-THE-EDIT.md, "A see-through refiner").
+FRAME_OPACITY = (0.5, 1.0)
 
 
 def draw_spectacles(photos: torch.Tensor, eyes: torch.Tensor,
