@@ -23,15 +23,21 @@ FRAME_OPACITY = (0.5, 1.0)
 def draw_spectacles(photos: torch.Tensor, eyes: torch.Tensor,
                     generator: torch.Generator) -> torch.Tensor:
     """photos (B, 3, H, W) floats in [0, 1] with spectacles drawn over OCCLUDED_SHARE of them;
-    eyes (B, 2, 2): each face's two pupils (x, y) in pixels of these photos."""
+    eyes (B, 2, 2): each face's two pupils (x, y) in pixels of these photos. Drawn on the
+    photos' device, from a CPU `generator` (the same spectacles on any device)."""
     batch, _, height, width = photos.shape
+    device = photos.device
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.rand(batch, *shape, generator=generator).to(device)
 
     def uniform(low: float, high: float, *shape: int) -> torch.Tensor:
-        return low + (high - low) * torch.rand(batch, *shape, generator=generator)
+        return low + (high - low) * rand(*shape)
 
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32) + 0.5,
-                            torch.arange(width, dtype=torch.float32) + 0.5, indexing="ij")
-    left, right = _ordered(eyes.float())
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32, device=device) + 0.5,
+                            torch.arange(width, dtype=torch.float32, device=device) + 0.5,
+                            indexing="ij")
+    left, right = _ordered(eyes.float().to(device))
     distance = (right - left).norm(dim=1).clamp(min=1.0)
     half_width = uniform(0.28, 0.5) * distance
     half_height = half_width * uniform(0.55, 1.0)
@@ -46,8 +52,8 @@ def draw_spectacles(photos: torch.Tensor, eyes: torch.Tensor,
     frame = torch.stack([*rims, *bars]).amax(0)
     lens = torch.stack(lenses).amax(0)
 
-    drawn = (torch.rand(batch, generator=generator) < OCCLUDED_SHARE).float()[:, None, None]
-    tint = uniform(0.0, 1.0) * (torch.rand(batch, generator=generator) < 0.5)
+    drawn = (rand() < OCCLUDED_SHARE).float()[:, None, None]
+    tint = uniform(0.0, 1.0) * (rand() < 0.5)
     tint_colour = uniform(0.0, 1.0, 3) * uniform(0.0, 1.0, 1)
     frame_colour = uniform(0.0, 1.0, 3) * uniform(0.1, 1.0, 1)
     frame_alpha = (frame * uniform(*FRAME_OPACITY)[:, None, None] * drawn)[:, None]

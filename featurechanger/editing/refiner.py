@@ -147,11 +147,9 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
     occluding = torch.Generator().manual_seed(seed)
 
     def batch_loss(rows: np.ndarray) -> torch.Tensor:
-        photo, coarse, band = (_floats(view[rows]) for view in train[:3])
+        photo, coarse, band = (_floats(view[rows]).to(device) for view in train[:3])
         shown = draw_spectacles(photo, train[3][rows], occluding) if see_through else photo
-        refined = net(refiner_input(*(x.to(device) for x in (shown, coarse, band)),
-                                    see_through))
-        photo, band = photo.to(device), band.to(device)
+        refined = net(refiner_input(shown, coarse, band, see_through))
         # L1 inside the band, and a little outside (the net sees the photo there), on the
         # pixels and on their differences: L1 alone left the band blurred (EDGE_WEIGHT).
         weight = band + 0.05
