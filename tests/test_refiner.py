@@ -16,8 +16,9 @@ from featurechanger.editing.bands import (load_removal, localiser_path, refiner_
                                           removal_parts)
 from featurechanger.editing.localiser import Localiser, LocaliserNet, save_localiser
 from featurechanger.editing.occluders import draw_spectacles
-from featurechanger.editing.refiner import (Refiner, RefinerNet, _edge_loss, load_refiner,
-                                            save_refiner, train_refiner)
+from featurechanger.editing.refiner import (Refiner, RefinerNet, _band_error, _edge_loss,
+                                            _training_views, load_refiner, save_refiner,
+                                            train_refiner)
 from featurechanger.errors import ConfigError, DataError
 from featurechanger.latent.edits import EditSpec
 from tests.editing_world import one_thread  # noqa: F401 - a fixture
@@ -173,3 +174,31 @@ def test_a_see_through_refiner_keeps_what_the_spectacles_leave_uncovered(
     band[30:50, 10:80] = 1
     np.testing.assert_array_equal(loaded.fill(crop, decoded, band),
                                   seeing.fill(crop, decoded, band))
+
+
+def test_an_occluded_refiner_trains_on_reconstructions_of_faces_wearing_spectacles(
+        faces: ShardSet, one_thread: None, tmp_path: Path) -> None:  # noqa: F811
+    """The model encodes the faces with spectacles drawn on, the photos around the band show
+    them, the target is the face without them; the refiner learns to fill such bands, and
+    loads as what it is."""
+    model = BlurringModel()
+    views = _training_views(model, faces, "val", "Eyeglasses", np.random.default_rng(1), "cpu",
+                            torch.Generator().manual_seed(1))
+    clean = _training_views(model, faces, "val", "Eyeglasses", np.random.default_rng(1), "cpu")
+    photos, shown, coarse = views[:3]
+    drawn = (shown != photos).flatten(1).any(1)
+    assert 0.5 < drawn.float().mean() < 1  # OCCLUDED_SHARE of the faces wear spectacles
+    torch.testing.assert_close(photos, clean[0])  # the target: the faces without them
+    changed = (coarse != clean[2]).flatten(1).any(1)  # the model encoded what was drawn
+    assert changed[drawn].all() and not changed[~drawn].any()
+    occluded = train_refiner(model, faces, "Eyeglasses", epochs=8, batch_size=8, occluded=True)
+    # Its validation bands are those views: the drawn spectacles count in the decoder's error.
+    assert occluded.band_error["decoded"] == pytest.approx(
+        _band_error(RefinerNet(), *views, seed=2, draw=False)["decoded"])
+    assert occluded.band_error["decoded"] > 1.1 * _band_error(
+        RefinerNet(), *clean, seed=2, draw=False)["decoded"]
+    assert occluded.band_error["refined"] < occluded.band_error["decoded"]
+    loaded = load_refiner(save_refiner(tmp_path / "Eyeglasses.pt", occluded, source="test"),
+                          "Eyeglasses", run_id=1)
+    assert loaded.occluded and not loaded.net.see_through
+    assert loaded.band_error == occluded.band_error

@@ -1,12 +1,13 @@
-"""Spectacles drawn over training faces, so that a see-through refiner learns to remove them.
+"""Spectacles drawn over training faces, so that a refiner learns to remove them.
 
 A see-through refiner (featurechanger.editing.refiner) also sees the photo inside the band, so
-that it can keep the eyes and eyebrows the glasses do not cover. It is trained on faces without
-glasses, to which these occluders are added; its target is the face without them. They follow
+that it can keep the eyes and eyebrows the glasses do not cover; an occluded one is trained on
+the model's reconstructions of faces wearing them. Both train on faces without glasses, to
+which these occluders are added; the target is the face without them. They follow
 what spectacles are, not any one renderer: two closed rims around the eyes (ellipses to rounded
 rectangles, the size of a lens relative to the distance between the pupils), a bridge and two
 temple arms, of any colour, thin to thick, opaque or faint, over lenses that range from clear
-to dark. Each is drawn at random, per training batch.
+to dark. Each is drawn at random.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ the landmarks and jittered: it learns to turn this decoder's blur back into a sh
 fits the context around the band, and never sees the object it will be used to remove. At edit
 time decode(z') (no object) replaces decode(z). A see-through refiner also sees the photo inside
 the band, trained with spectacles drawn over it (featurechanger.editing.occluders): its eyes are
-sharper, but it lets faint frames through, so it is not the default.
+sharper, but it lets faint frames through, so it is not the default. An occluded refiner is
+trained on reconstructions of faces wearing drawn spectacles, as it is used: it removes more
+and keeps Male a little better, but its band is blurrier, and it is not the default either.
 
 Measured on a validation set, then on an evaluation set (docs/CHOOSING-THE-EDIT.md, "The
 refined band").
@@ -107,6 +109,7 @@ class Refiner:
     # Mean absolute error (0-1) inside validation bands of faces without the attribute:
     # {"decoded": the decoder's reconstruction, "refined": the refiner's}.
     band_error: dict[str, float]
+    occluded: bool = False  # trained on reconstructions of faces wearing drawn spectacles
 
     @torch.inference_mode()
     def fill(self, crop: np.ndarray, decoded: np.ndarray, band: np.ndarray,
@@ -125,10 +128,14 @@ class Refiner:
 
 def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epochs: int = 2,
                   batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
-                  see_through: bool = False, device: torch.device | str = "cpu") -> Refiner:
+                  see_through: bool = False, occluded: bool = False,
+                  device: torch.device | str = "cpu") -> Refiner:
     """Train on the shard set's train faces without `attribute`, report on its val faces.
     `see_through`: the net also sees the photo inside the band, with spectacles drawn over it
-    (featurechanger.editing.occluders), and learns to keep what they leave uncovered."""
+    (featurechanger.editing.occluders), and learns to keep what they leave uncovered.
+    `occluded`: the coarse image is the model's reconstruction of the face with spectacles
+    drawn on, and the photo around the band shows them too, as at edit time; the net learns to
+    draw what they hid (eyebrows under a rim) from the rest of the face."""
     attribute = canonical_attribute(attribute)
     if attribute not in TRAINING_BANDS:
         raise ConfigError(f"The refiner knows where the object lies only for "
@@ -142,26 +149,33 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
                         f"{model.resolution} --size {RESOLUTION}`.")
     torch.manual_seed(seed)
     generator = np.random.default_rng(seed)
-    train = _training_views(model, shard_set, "train", attribute, generator, device)
-    net = RefinerNet(see_through=see_through).to(device)
     occluding = torch.Generator().manual_seed(seed)
+    train = _training_views(model, shard_set, "train", attribute, generator, device,
+                            occluding if occluded else None)
+    net = RefinerNet(see_through=see_through).to(device)
 
     def batch_loss(rows: np.ndarray) -> torch.Tensor:
-        photo, coarse, band = (_floats(view[rows]).to(device) for view in train[:3])
-        shown = draw_spectacles(photo, train[3][rows], occluding) if see_through else photo
+        photo, shown, coarse, band = (_floats(view[rows]).to(device) for view in train[:4])
+        if see_through and not occluded:
+            shown = draw_spectacles(photo, train[4][rows], occluding)
         refined = net(refiner_input(shown, coarse, band, see_through))
+        # Drawn spectacles the model encoded are removed inside the band; outside it the
+        # photo stays what it shows, as at edit time.
+        target = shown + band * (photo - shown) if occluded else photo
         # L1 inside the band, and a little outside (the net sees the photo there), on the
         # pixels and on their differences: L1 alone left the band blurred (EDGE_WEIGHT).
         weight = band + 0.05
-        pixels = _weighted_l1(refined, photo, weight)
-        return pixels + EDGE_WEIGHT * _edge_loss(refined, photo, weight)
+        pixels = _weighted_l1(refined, target, weight)
+        return pixels + EDGE_WEIGHT * _edge_loss(refined, target, weight)
 
     train_in_batches(net, batch_loss, len(train[0]), epochs=epochs, batch_size=batch_size,
                      lr=lr, generator=generator, desc=f"{attribute} refiner")
     net.eval()
     val = _training_views(model, shard_set, "val", attribute, np.random.default_rng(seed + 1),
-                          device)
-    return Refiner(attribute, net.cpu(), _band_error(net.cpu(), *val, seed=seed + 1))
+                          device, torch.Generator().manual_seed(seed + 1) if occluded else None)
+    return Refiner(attribute, net.cpu(), _band_error(net.cpu(), *val, seed=seed + 1,
+                                                     draw=see_through and not occluded),
+                   occluded)
 
 
 def _weighted_l1(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -178,12 +192,14 @@ def _edge_loss(refined: torch.Tensor, photo: torch.Tensor, weight: torch.Tensor)
 
 
 def _training_views(model: nn.Module, shard_set: ShardSet, split: str, attribute: str,
-                    generator: np.random.Generator, device: torch.device | str
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(photos, coarse images, bands, eyes) at 64 px for the split's faces without
-    `attribute`: images as (N, C, 64, 64) uint8 (a quarter of the memory of floats: CelebA's
-    train split takes 4.6 GB), the coarse image being the model's reconstruction as compose
-    upsamples it to the crop box, shrunk to 64 px; eyes (N, 2, 2), the pupils' pixels."""
+                    generator: np.random.Generator, device: torch.device | str,
+                    occluding: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+    """(photos, shown photos, coarse images, bands, eyes) at 64 px for the split's faces
+    without `attribute`: images as (N, C, 64, 64) uint8 (a quarter of the memory of floats:
+    CelebA's train split takes 4.6 GB), the coarse image being the model's reconstruction of
+    the shown photo as compose upsamples it to the crop box, shrunk to 64 px; eyes (N, 2, 2),
+    the pupils' pixels. The shown photos are the photos, or with an `occluding` generator the
+    photos with spectacles drawn on (what the model encodes, too)."""
     column = attribute_index(attribute)
     small, large = shard_set.load(model.resolution, split), shard_set.load(RESOLUTION, split)
     without = large.labels[:, column] == 0
@@ -195,14 +211,35 @@ def _training_views(model: nn.Module, shard_set: ShardSet, split: str, attribute
         raise DataError(f"The {attribute} refiner trains on faces without {attribute}, and the "
                         f"{split} split of {str(shard_set.path)!r} has none.")
     boxes = large.crop_boxes[without]
-    decoded = decode_latents(model, encode_images(model, small.images[without], device=device),
-                             device=device)
+    photos = torch.from_numpy(large.images[without]).permute(0, 3, 1, 2).contiguous()
+    eyes = torch.from_numpy(_eyes_in_crops(large.landmarks[without], boxes))
+    shown, encoded = photos, small.images[without]
+    if occluding is not None:
+        shown, encoded = _wearing_spectacles(photos, encoded, eyes, occluding)
+    decoded = decode_latents(model, encode_images(model, encoded, device=device), device=device)
     coarse = _as_composed(decoded, boxes)
     bands = to_uint8(_object_bands(TRAINING_BANDS[attribute], large.landmarks[without], boxes,
                                    generator))
-    return (torch.from_numpy(large.images[without]).permute(0, 3, 1, 2).contiguous(),
-            torch.from_numpy(coarse).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(bands),
-            torch.from_numpy(_eyes_in_crops(large.landmarks[without], boxes)))
+    return (photos, shown, torch.from_numpy(coarse).permute(0, 3, 1, 2).contiguous(),
+            torch.from_numpy(bands), eyes)
+
+
+def _wearing_spectacles(photos: torch.Tensor, small: np.ndarray, eyes: torch.Tensor,
+                        occluding: torch.Generator, chunk: int = 512
+                        ) -> tuple[torch.Tensor, np.ndarray]:
+    """The photos (N, 3, 64, 64) uint8 with spectacles drawn on, and the model's images
+    (N, R, R, 3) uint8 with the same spectacles: what drawing them changed, shrunk to R px,
+    added to the model's own images, which thus stay as the shard set made them elsewhere."""
+    shown, worn = torch.empty_like(photos), small.copy()
+    for start in range(0, len(photos), chunk):
+        photo = _floats(photos[start:start + chunk])
+        drawn = draw_spectacles(photo, eyes[start:start + chunk], occluding)
+        shown[start:start + chunk] = torch.from_numpy(to_uint8(drawn.numpy()))
+        change = F.interpolate(drawn - photo, size=small.shape[1:3], mode="bicubic",
+                               align_corners=False, antialias=True)
+        part = small[start:start + chunk].astype(np.float32) / 255
+        worn[start:start + chunk] = to_uint8(part + change.permute(0, 2, 3, 1).numpy())
+    return shown, worn
 
 
 def _as_composed(decoded: np.ndarray, boxes: np.ndarray, chunk: int = 256) -> np.ndarray:
@@ -254,18 +291,19 @@ def _object_bands(place: Callable[[np.ndarray, int, int], Box], landmarks: np.nd
 
 
 @torch.inference_mode()
-def _band_error(net: RefinerNet, photos: torch.Tensor, coarse: torch.Tensor, bands: torch.Tensor,
-                eyes: torch.Tensor, seed: int, batch_size: int = 256) -> dict[str, float]:
-    """Mean absolute error inside the bands: the coarse image's and the refined one's (with
-    spectacles drawn over the photos a see-through net sees)."""
+def _band_error(net: RefinerNet, photos: torch.Tensor, shown: torch.Tensor, coarse: torch.Tensor,
+                bands: torch.Tensor, eyes: torch.Tensor, seed: int, draw: bool,
+                batch_size: int = 256) -> dict[str, float]:
+    """Mean absolute error inside the bands against the photos: the coarse image's and the
+    refined one's, the net shown `shown` (with spectacles drawn over it first if `draw`)."""
     errors = {"decoded": 0.0, "refined": 0.0}
     occluding = torch.Generator().manual_seed(seed)
     for start in range(0, len(photos), batch_size):
-        photo, rough, band = (_floats(x[start:start + batch_size])
-                              for x in (photos, coarse, bands))
-        shown = (draw_spectacles(photo, eyes[start:start + batch_size], occluding)
-                 if net.see_through else photo)
-        refined = net(refiner_input(shown, rough, band, net.see_through)).clamp(0, 1)
+        photo, seen, rough, band = (_floats(x[start:start + batch_size])
+                                    for x in (photos, shown, coarse, bands))
+        if draw:
+            seen = draw_spectacles(seen, eyes[start:start + batch_size], occluding)
+        refined = net(refiner_input(seen, rough, band, net.see_through)).clamp(0, 1)
         for name, image in (("decoded", rough), ("refined", refined)):
             errors[name] += float(((image - photo).abs() * band).sum() / 3)
     area = float(bands.sum()) / 255
@@ -275,7 +313,7 @@ def _band_error(net: RefinerNet, photos: torch.Tensor, coarse: torch.Tensor, ban
 def save_refiner(path: Path, refiner: Refiner, source: str) -> Path:
     """Write the refiner (attribute, weights, validation errors, data source) atomically."""
     payload = {"format": FORMAT, "attribute": refiner.attribute, "width": refiner.net.width,
-               "see_through": refiner.net.see_through,
+               "see_through": refiner.net.see_through, "occluded": refiner.occluded,
                "band_error": refiner.band_error, "source": source,
                "state_dict": {k: v.cpu() for k, v in refiner.net.state_dict().items()}}
     return write_atomically(Path(path), lambda target: torch.save(payload, target))
@@ -286,4 +324,4 @@ def load_refiner(path: Path, attribute: str, run_id: int) -> Refiner:
                            missing_refiner(Path(path), attribute, run_id))
     net = RefinerNet(payload["width"], payload.get("see_through", False))
     net.load_state_dict(payload["state_dict"])
-    return Refiner(attribute, net.eval(), payload["band_error"])
+    return Refiner(attribute, net.eval(), payload["band_error"], payload.get("occluded", False))

@@ -30,11 +30,19 @@ def refiner() -> None:
                    "and 2 points more of the other attributes kept on validation, but about 8 "
                    "points fewer glasses removed, so not the default "
                    "(docs/CHOOSING-THE-EDIT.md, \"A see-through refiner\").")
+@click.option("--occluded/--no-occluded", default=False, show_default=True,
+              help="Train on the model's reconstructions of faces with spectacles drawn on "
+                   "(the photo around the band shows them too), as glasses are removed: 1.6 "
+                   "points more glasses removed and 0.8 more of Male kept on validation, but "
+                   "a band the judge calls blurry twice as often, so not the default "
+                   "(docs/CHOOSING-THE-EDIT.md, \"A refiner trained on faces wearing drawn "
+                   "spectacles\").")
 @device_option
 @json_option
 @click.pass_context
 def train(ctx: click.Context, run_id: int, attributes: tuple[str, ...], data: str | None,
-          epochs: int, seed: int, see_through: bool, device: str, as_json: bool) -> None:
+          epochs: int, seed: int, see_through: bool, occluded: bool, device: str,
+          as_json: bool) -> None:
     """Train a small U-Net per attribute on the run's own reconstructions of training faces
     WITHOUT the attribute: the photo with the band of the eyes replaced by the reconstruction
     in, the photo out. It learns to restore the detail this decoder blurs, and never sees the
@@ -59,7 +67,8 @@ def train(ctx: click.Context, run_id: int, attributes: tuple[str, ...], data: st
     trained = {}
     for name in names:
         refined = train_refiner(model, shard_set, name, epochs=epochs, seed=seed,
-                                see_through=see_through, device=torch_device)
+                                see_through=see_through, occluded=occluded,
+                                device=torch_device)
         path = save_refiner(refiner_path(checkpoint, name), refined, source=str(shard_set.path))
         trained[name] = {"path": str(path), "band_error": refined.band_error}
     emit({"run_id": run_id, "data": str(shard_set.path), "epochs": epochs,
