@@ -134,8 +134,8 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
     `see_through`: the net also sees the photo inside the band, with spectacles drawn over it
     (featurechanger.editing.occluders), and learns to keep what they leave uncovered.
     `occluded`: the coarse image is the model's reconstruction of the face with spectacles
-    drawn on, and the photo around the band shows them too, as at edit time; the net learns to
-    draw what they hid (eyebrows under a rim) from the rest of the face."""
+    drawn on, and the photo around the band shows them too, as at edit time, where the photo's
+    glasses may have hidden what the band must show (eyebrows under a rim)."""
     attribute = canonical_attribute(attribute)
     if attribute not in TRAINING_BANDS:
         raise ConfigError(f"The refiner knows where the object lies only for "
