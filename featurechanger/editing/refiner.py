@@ -150,13 +150,15 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
     torch.manual_seed(seed)
     generator = np.random.default_rng(seed)
     occluding = torch.Generator().manual_seed(seed)
+    drawn_per_batch = see_through and not occluded  # occluded views come with theirs drawn
     train = _training_views(model, shard_set, "train", attribute, generator, device,
                             occluding if occluded else None)
     net = RefinerNet(see_through=see_through).to(device)
 
     def batch_loss(rows: np.ndarray) -> torch.Tensor:
-        photo, shown, coarse, band = (_floats(view[rows]).to(device) for view in train[:4])
-        if see_through and not occluded:
+        photo, coarse, band = (_floats(train[view][rows]).to(device) for view in (0, 2, 3))
+        shown = _floats(train[1][rows]).to(device) if occluded else photo
+        if drawn_per_batch:
             shown = draw_spectacles(photo, train[4][rows], occluding)
         refined = net(refiner_input(shown, coarse, band, see_through))
         # Drawn spectacles the model encoded are removed inside the band; outside it the
@@ -174,8 +176,7 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
     val = _training_views(model, shard_set, "val", attribute, np.random.default_rng(seed + 1),
                           device, torch.Generator().manual_seed(seed + 1) if occluded else None)
     return Refiner(attribute, net.cpu(), _band_error(net.cpu(), *val, seed=seed + 1,
-                                                     draw=see_through and not occluded),
-                   occluded)
+                                                     draw=drawn_per_batch), occluded)
 
 
 def _weighted_l1(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
