@@ -35,6 +35,9 @@ def test_the_quick_demo_runs_every_step_and_says_where_everything_is(
             "do_nothing_psnr"} <= set(made["evaluation"])
     assert made["evaluation"]["judge"] == made["classifier"]  # the one not leaning on glasses
     assert made["evaluation"]["judge_decorrelated"] == ["Eyeglasses"]
+    assert set(made["seconds"]) == {"synth", "shard", "train", "vectors", "localiser", "refiner",
+                                    "edit", "interpolate", "grid", "classifier", "evaluate"}
+    assert all(took > 0 for took in made["seconds"].values())
 
     listed = subprocess.run([str(FEATURECHANGER), "jobs", "list", "--json"],
                             capture_output=True, text=True, timeout=60)

@@ -68,23 +68,34 @@ def test_a_saved_localiser_loads_as_it_was_and_refuses_other_attributes(
         load_localiser(tmp_path / "broken.pt", "Eyeglasses")
 
 
+class TwoBlobs(torch.nn.Module):
+    """A localiser net that scores glasses and, less, a mustache that correlates with them."""
+    top_share = 0.05
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = -1 - torch.rand(1, 64, 64, generator=torch.Generator().manual_seed(0))
+        logits[0, 20:28, 16:32] = 5.0  # the glasses: 128 px, the peak
+        logits[0, 50:54, 24:40] = 4.0  # a mustache: 64 px, also in the top 5% (204 px)
+        return logits
+
+
 def test_the_band_is_the_region_around_the_strongest_evidence_only() -> None:
     """Glasses are one object; top pixels elsewhere (a mustache that correlates with them)
     are left out of the band."""
-
-    class TwoBlobs(torch.nn.Module):
-        top_share = 0.05
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            logits = -1 - torch.rand(1, 64, 64, generator=torch.Generator().manual_seed(0))
-            logits[0, 20:28, 16:32] = 5.0  # the glasses: 128 px, the peak
-            logits[0, 50:54, 24:40] = 4.0  # a mustache: 64 px, also in the top 5% (204 px)
-            return logits
-
     band = Localiser("Eyeglasses", TwoBlobs(), 1.0).band(np.zeros((64, 64, 3), np.float32),
                                                           model_pixel=1.0)[..., 0]
     assert band[20:28, 16:32].mean() > 0.9 and band[50:54, 24:40].max() < 0.01
     assert band.mean() < 2 * 128 / 64**2  # the stray top pixels are left out too
+
+
+def test_a_band_is_grown_by_four_localiser_pixels_at_least_whatever_the_model() -> None:
+    """A 64 px model's band covers the object's soft edges as a 32 px model's does: both are
+    grown by four of the localiser's pixels; a much coarser model's by its own pixel."""
+    localiser = Localiser("Eyeglasses", TwoBlobs(), 1.0)
+    crop = np.zeros((128, 128, 3), np.float32)  # two photo pixels per localiser pixel
+    at_64, at_32, at_8 = (localiser.band(crop, model_pixel=128 / side) for side in (64, 32, 8))
+    np.testing.assert_array_equal(at_64, at_32)
+    assert at_8.sum() > at_32.sum()
 
 
 def test_a_localiser_needs_faces_with_and_without_the_attribute() -> None:

@@ -7,7 +7,8 @@ supervised localisation): a small fully convolutional net scores every pixel of 
 and the image's score is the mean of its top 5% pixel scores, trained on the attribute's image
 labels. To classify, the net must put high scores where the attribute shows. After training,
 the connected region of a face's top 5% pixels around the highest one is the object's band
-(grown by a model pixel and softened by half of one, like the blend's gates). 5% is about the
+(grown by a model pixel, or four of its own where that is more, and softened by half of that,
+like the blend's gates). 5% is about the
 share of a face crop that glasses cover; `localiser train --top-share` sets it per attribute.
 
 Measured on a validation set, then on an evaluation set (docs/CHOOSING-THE-EDIT.md, "The
@@ -37,6 +38,12 @@ from featurechanger.render.images import resize, write_atomically
 
 RESOLUTION = 64
 TOP_SHARE = 0.05
+# The band is grown by a model pixel (the decoder's blur), and by at least this many of the
+# localiser's own pixels: its cut, made at RESOLUTION px, misses the objects' soft edges and
+# thin parts (grown by one such pixel, a 64 px PGAE's band left glasses on one edit in eight).
+# Chosen on two validation sets with the DCAE and the PGAE: docs/CHOOSING-THE-EDIT.md, "How
+# far the band is grown".
+BAND_GROWTH = 4.0
 FORMAT = "featurechanger-localiser"
 SETTLE_IMAGES = 2048  # training images that set the batch-norm statistics after training
 
@@ -85,8 +92,9 @@ class Localiser:
              small: np.ndarray | None = None) -> np.ndarray:
         """(h, w, 1) in [0, 1] over a crop ((h, w, 3) float in [0, 1]): of the crop's top share
         of pixels by logit (the net's, unless `top_share` is given), the connected region
-        around the highest, grown by a model pixel and softened by half of one. `small`: the
-        crop already shrunk to RESOLUTION px, where the caller has it."""
+        around the highest, grown by a model pixel or BAND_GROWTH localiser pixels, whichever
+        is more, and softened by half of that. `small`: the crop already shrunk to RESOLUTION
+        px, where the caller has it."""
         if small is None:
             small = resize(crop, RESOLUTION, RESOLUTION)
         logits = self.net(torch.from_numpy(np.ascontiguousarray(small, dtype=np.float32))
@@ -98,7 +106,8 @@ class Localiser:
         # below the cut.
         upsampled = resize(np.where(found, logits, cut - 1)[..., None], crop.shape[1],
                            crop.shape[0])
-        return spread((upsampled >= cut).astype(np.float32), model_pixel)
+        growth = max(model_pixel, BAND_GROWTH * crop.shape[1] / RESOLUTION)
+        return spread((upsampled >= cut).astype(np.float32), growth)
 
 
 def _region_around_peak(mask: np.ndarray, logits: np.ndarray) -> np.ndarray:

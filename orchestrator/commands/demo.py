@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,38 +67,49 @@ def demo(ctx: click.Context, out: Path | None, quick: bool, as_json: bool) -> No
     size = QUICK if quick else FULL
     out = (out or settings.home / "demo").absolute()
     torch.manual_seed(0)
-    faces = write_synthetic(out / "faces", size.faces, seed=0)
-    twins = write_synthetic(out / "faces-without-glasses", size.faces, seed=0,
-                            counterfactual={"Eyeglasses": 0})
-    shards = _job(settings, "shard", {"dataset": str(faces), "out": str(out / "shards"),
-                                      "sizes": [32, 64], "shard_size": size.shard_size})
-    trained = _job(settings, "train", {"model": "dcae", "data": str(out / "shards"),
-                                       "device": "auto", "epochs": size.train_epochs,
-                                       "minutes": size.train_minutes,
-                                       "seed": 0})
+    seconds: dict[str, float] = {}  # each step's wall time, to tell a slow machine from slow code
+    with _timed(seconds, "synth"):
+        faces = write_synthetic(out / "faces", size.faces, seed=0)
+        twins = write_synthetic(out / "faces-without-glasses", size.faces, seed=0,
+                                counterfactual={"Eyeglasses": 0})
+    with _timed(seconds, "shard"):
+        shards = _job(settings, "shard", {"dataset": str(faces), "out": str(out / "shards"),
+                                          "sizes": [32, 64], "shard_size": size.shard_size})
+    with _timed(seconds, "train"):
+        trained = _job(settings, "train", {"model": "dcae", "data": str(out / "shards"),
+                                           "device": "auto", "epochs": size.train_epochs,
+                                           "minutes": size.train_minutes, "seed": 0})
     run_id = trained["run_id"]
-    vectors = _job(settings, "vectors", {"run": run_id, "data": str(out / "shards"),
-                                         "keep": ["Male"]})
-    localiser = _command(ctx, "localiser", "train", "--data", out / "shards", "--attribute",
-                         "Eyeglasses", "--epochs", size.localiser_epochs)
-    refiner = _command(ctx, "refiner", "train", "--run", run_id, "--attribute", "Eyeglasses",
-                       "--epochs", size.refiner_epochs)
+    with _timed(seconds, "vectors"):
+        vectors = _job(settings, "vectors", {"run": run_id, "data": str(out / "shards"),
+                                             "keep": ["Male"]})
+    with _timed(seconds, "localiser"):
+        localiser = _command(ctx, "localiser", "train", "--data", out / "shards", "--attribute",
+                             "Eyeglasses", "--epochs", size.localiser_epochs)
+    with _timed(seconds, "refiner"):
+        refiner = _command(ctx, "refiner", "train", "--run", run_id, "--attribute",
+                           "Eyeglasses", "--epochs", size.refiner_epochs)
     edit = {"run": run_id, "data": str(out / "shards"), "remove": ["Eyeglasses"],
             "keep": ["Male"], "where": ["Eyeglasses=1"], "split": "test"}
-    edited = _job(settings, "edit", {**edit, "out": str(out / "glasses-off")})
+    with _timed(seconds, "edit"):
+        edited = _job(settings, "edit", {**edit, "out": str(out / "glasses-off")})
     # GIFs of the women among them: a few dozen show the edit, and each takes about a second.
-    gifs = _job(settings, "interpolate", {**edit, "where": ["Eyeglasses=1", "Male=0"],
-                                          "out": str(out / "gifs")})
-    shown = _grid_images(out / "shards")
-    grid = _command(ctx, "grid", "--run", run_id, "--images", ",".join(shown),
-                    "--attributes", GRID_ATTRIBUTES, "--vectors", vectors["vector_set_id"],
-                    "--data", out / "shards", "--out", out / "grid.png")
+    with _timed(seconds, "interpolate"):
+        gifs = _job(settings, "interpolate", {**edit, "where": ["Eyeglasses=1", "Male=0"],
+                                              "out": str(out / "gifs")})
+    with _timed(seconds, "grid"):
+        grid = _command(ctx, "grid", "--run", run_id, "--images",
+                        ",".join(_grid_images(out / "shards")), "--attributes",
+                        GRID_ATTRIBUTES, "--vectors", vectors["vector_set_id"],
+                        "--data", out / "shards", "--out", out / "grid.png")
     # The judge of the glasses removal: its other calls must not lean on the glasses.
-    judge = _command(ctx, "classifier", "train", "--data", out / "shards",
-                     "--epochs", size.classifier_epochs, "--decorrelate", "Eyeglasses")
-    evaluation = _command(ctx, "evaluate", "--run", run_id, "--remove", "Eyeglasses",
-                          "--keep", "Male", "--data", out / "shards", "--split", "test",
-                          "--twin", twins, "--sheet", out / "evaluation-sheet.png")
+    with _timed(seconds, "classifier"):
+        judge = _command(ctx, "classifier", "train", "--data", out / "shards",
+                         "--epochs", size.classifier_epochs, "--decorrelate", "Eyeglasses")
+    with _timed(seconds, "evaluate"):
+        evaluation = _command(ctx, "evaluate", "--run", run_id, "--remove", "Eyeglasses",
+                              "--keep", "Male", "--data", out / "shards", "--split", "test",
+                              "--twin", twins, "--sheet", out / "evaluation-sheet.png")
     payload = {
         "out": str(out), "faces": str(faces), "twins": str(twins),
         "shards": str(out / "shards"), "run_id": run_id,
@@ -109,8 +122,17 @@ def demo(ctx: click.Context, out: Path | None, quick: bool, as_json: bool) -> No
         "edited": str(out / "glasses-off"), "edited_images": edited["done"],
         "contact_sheet": str(out / "glasses-off" / "contact_sheet.png"),
         "gifs": str(out / "gifs"), "grid": grid["out"], "evaluation": evaluation,
+        "seconds": {name: round(took, 1) for name, took in seconds.items()},
     }
     emit(payload, as_json, _describe)
+
+
+@contextlib.contextmanager
+def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
+    """Record the wall time of the step run inside, under seconds[step]."""
+    start = time.perf_counter()
+    yield
+    seconds[step] = time.perf_counter() - start
 
 
 def _job(settings: Any, kind: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +191,9 @@ def _describe(payload: dict[str, Any]) -> str:
         "  jobs             " + ", ".join(f"{kind} {job_id}"
                                            for kind, job_id in payload["jobs"].items())
         + " (`featurechanger jobs list`)",
+        "  step times       " + ", ".join(f"{step} {took:.0f} s"
+                                           for step, took in payload["seconds"].items())
+        + f" ({sum(payload['seconds'].values()):.0f} s in all)",
         "Evaluation of removing Eyeglasses on the test faces:",
         format_report(payload["evaluation"]),
     ])
