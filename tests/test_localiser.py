@@ -90,12 +90,15 @@ def test_the_band_is_the_region_around_the_strongest_evidence_only() -> None:
 
 def test_a_band_is_grown_by_four_localiser_pixels_at_least_whatever_the_model() -> None:
     """A 64 px model's band covers the object's soft edges as a 32 px model's does: both are
-    grown by four of the localiser's pixels; a much coarser model's by its own pixel."""
+    grown by four of the localiser's pixels (a 16 px model's pixel, here); a coarser model's
+    by its own pixel."""
     localiser = Localiser("Eyeglasses", TwoBlobs(), 1.0)
     crop = np.zeros((128, 128, 3), np.float32)  # two photo pixels per localiser pixel
-    at_64, at_32, at_8 = (localiser.band(crop, model_pixel=128 / side) for side in (64, 32, 8))
-    np.testing.assert_array_equal(at_64, at_32)
-    assert at_8.sum() > at_32.sum()
+    at_64, at_32, at_16, at_8 = (localiser.band(crop, model_pixel=128 / side)
+                                 for side in (64, 32, 16, 8))
+    np.testing.assert_array_equal(at_64, at_16)
+    np.testing.assert_array_equal(at_32, at_16)
+    assert at_8.sum() > at_16.sum()
 
 
 def test_a_localiser_needs_faces_with_and_without_the_attribute() -> None:

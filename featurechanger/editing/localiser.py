@@ -8,8 +8,8 @@ and the image's score is the mean of its top 5% pixel scores, trained on the att
 labels. To classify, the net must put high scores where the attribute shows. After training,
 the connected region of a face's top 5% pixels around the highest one is the object's band
 (grown by a model pixel, or four of its own where that is more, and softened by half of that,
-like the blend's gates). 5% is about the
-share of a face crop that glasses cover; `localiser train --top-share` sets it per attribute.
+like the blend's gates). 5% is about the share of a face crop that glasses cover;
+`localiser train --top-share` sets it per attribute.
 
 Measured on a validation set, then on an evaluation set (docs/CHOOSING-THE-EDIT.md, "The
 removed object's band"):
