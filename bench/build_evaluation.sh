@@ -3,8 +3,10 @@
 # seeds, into DATA (datasets, shards) and $FEATURECHANGER_HOME (runs 1, 2, 3: DCAE, PGAE, PCA;
 # the judges, the localiser, the refiners), and prints each step's wall time. The DCAE's removal
 # path comes first, so its validation can start while the rest builds (53 min to run 1's
-# refiner in session 11; all of it about 1 h 45 min in session 10, on 2 CPU cores). Each step
-# takes /tmp/fc-heavy.lock, so that other heavy work waits its turn instead of sharing the cores.
+# refiner in session 11; all of it about 1 h 45 min in session 10, and 55 min in session 13,
+# on a machine two to three times faster, with validation runs between its steps; 2 CPU
+# cores). Each step takes /tmp/fc-heavy.lock, so that other heavy work waits its turn instead
+# of sharing the cores.
 # The run ids assume a fresh home. A failing step stops the script; a rerun skips the datasets
 # and shard sets whose folders exist, so remove a failed step's folder first.
 #
