@@ -50,7 +50,7 @@ GRID_ATTRIBUTES = "-Eyeglasses,Smiling,Blond_Hair,Mustache"
               help=f"{QUICK.faces:,} faces and {QUICK.train_epochs} training epochs: a minute or "
                    f"two on 2 cores (CI runs it). Without it: "
                    f"{FULL.faces:,} faces, {FULL.train_epochs} epochs (2.5 to 7 minutes), "
-                   f"10 to 22 minutes in all as measured, with each step's time "
+                   f"9.6 to 22 minutes in all as measured, with each step's time "
                    f"in the report (README: Demo).")
 @json_option
 @click.pass_context
