@@ -185,11 +185,11 @@ def test_an_occluded_refiner_trains_on_reconstructions_of_faces_wearing_spectacl
     views = _training_views(model, faces, "val", "Eyeglasses", np.random.default_rng(1), "cpu",
                             torch.Generator().manual_seed(1))
     clean = _training_views(model, faces, "val", "Eyeglasses", np.random.default_rng(1), "cpu")
-    photos, shown, coarse = views[:3]
+    photos, shown, coarse = views.photos, views.shown, views.coarse
     drawn = (shown != photos).flatten(1).any(1)
     assert 0.5 < drawn.float().mean() < 1  # OCCLUDED_SHARE of the faces wear spectacles
-    torch.testing.assert_close(photos, clean[0])  # the target: the faces without them
-    changed = (coarse != clean[2]).flatten(1).any(1)  # the model encoded what was drawn
+    torch.testing.assert_close(photos, clean.photos)  # the target: the faces without them
+    changed = (coarse != clean.coarse).flatten(1).any(1)  # the model encoded what was drawn
     assert changed[drawn].all() and not changed[~drawn].any()
     occluded = train_refiner(model, faces, "Eyeglasses", epochs=8, batch_size=8, occluded=True)
     # Its validation bands are those views: the drawn spectacles count in the decoder's error.

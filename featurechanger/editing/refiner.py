@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -156,10 +157,11 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
     net = RefinerNet(see_through=see_through).to(device)
 
     def batch_loss(rows: np.ndarray) -> torch.Tensor:
-        photo, coarse, band = (_floats(train[view][rows]).to(device) for view in (0, 2, 3))
-        shown = _floats(train[1][rows]).to(device) if occluded else photo
+        photo, coarse, band = (_floats(view[rows]).to(device)
+                               for view in (train.photos, train.coarse, train.bands))
+        shown = _floats(train.shown[rows]).to(device) if occluded else photo
         if drawn_per_batch:
-            shown = draw_spectacles(photo, train[4][rows], occluding)
+            shown = draw_spectacles(photo, train.eyes[rows], occluding)
         refined = net(refiner_input(shown, coarse, band, see_through))
         # Drawn spectacles the model encoded are removed inside the band; outside it the
         # photo stays what it shows, as at edit time.
@@ -170,7 +172,7 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
         pixels = _weighted_l1(refined, target, weight)
         return pixels + EDGE_WEIGHT * _edge_loss(refined, target, weight)
 
-    train_in_batches(net, batch_loss, len(train[0]), epochs=epochs, batch_size=batch_size,
+    train_in_batches(net, batch_loss, len(train.photos), epochs=epochs, batch_size=batch_size,
                      lr=lr, generator=generator, desc=f"{attribute} refiner")
     net.eval()
     val = _training_views(model, shard_set, "val", attribute, np.random.default_rng(seed + 1),
@@ -192,9 +194,19 @@ def _edge_loss(refined: torch.Tensor, photo: torch.Tensor, weight: torch.Tensor)
                for dim in (2, 3)) / 2
 
 
+class _Views(NamedTuple):
+    """A split's training views, in the order _band_error takes them."""
+
+    photos: torch.Tensor
+    shown: torch.Tensor
+    coarse: torch.Tensor
+    bands: torch.Tensor
+    eyes: torch.Tensor
+
+
 def _training_views(model: nn.Module, shard_set: ShardSet, split: str, attribute: str,
                     generator: np.random.Generator, device: torch.device | str,
-                    occluding: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+                    occluding: torch.Generator | None = None) -> _Views:
     """(photos, shown photos, coarse images, bands, eyes) at 64 px for the split's faces
     without `attribute`: images as (N, C, 64, 64) uint8 (a quarter of the memory of floats:
     CelebA's train split takes 4.6 GB), the coarse image being the model's reconstruction of
@@ -221,8 +233,8 @@ def _training_views(model: nn.Module, shard_set: ShardSet, split: str, attribute
     coarse = _as_composed(decoded, boxes)
     bands = to_uint8(_object_bands(TRAINING_BANDS[attribute], large.landmarks[without], boxes,
                                    generator))
-    return (photos, shown, torch.from_numpy(coarse).permute(0, 3, 1, 2).contiguous(),
-            torch.from_numpy(bands), eyes)
+    return _Views(photos, shown, torch.from_numpy(coarse).permute(0, 3, 1, 2).contiguous(),
+                  torch.from_numpy(bands), eyes)
 
 
 def _wearing_spectacles(photos: torch.Tensor, small: np.ndarray, eyes: torch.Tensor,
