@@ -32,11 +32,12 @@ def refiner() -> None:
                    "(docs/CHOOSING-THE-EDIT.md, \"A see-through refiner\").")
 @click.option("--occluded/--no-occluded", default=False, show_default=True,
               help="Train on the model's reconstructions of faces with spectacles drawn on "
-                   "(the photo around the band shows them too), as glasses are removed: 1.6 "
-                   "points more glasses removed and 0.8 more of Male kept on validation, but "
-                   "a band the judge calls blurry twice as often, so not the default "
+                   "(the photo around the band shows them too), as glasses are removed: "
+                   "with the DCAE on validation, more glasses removed and a little more of "
+                   "Male kept, but a band the judge calls blurry far more often; with the "
+                   "PGAE, less of Male and the other attributes kept, so not the default "
                    "(docs/CHOOSING-THE-EDIT.md, \"A refiner trained on faces wearing drawn "
-                   "spectacles\").")
+                   "spectacles\" and \"The occluded refiner again\").")
 @device_option
 @json_option
 @click.pass_context
