@@ -171,10 +171,12 @@ def test_edit_images_edits_a_folder_of_aligned_photos_and_lists_the_others(
 
 def test_classifier_train_reports_balanced_accuracy(trained: dict) -> None:
     report = _invoke("classifier", "train", "--data", trained["shards"], "--epochs", "1",
-                     "--device", "cpu", "--out", str(trained["root"] / "c.pt"))
+                     "--width", "8", "--device", "cpu",
+                     "--out", str(trained["root"] / "c.pt"))
     assert set(report["balanced_accuracy"]) == set(ATTRIBUTES)
     assert set(report["judged"]).isdisjoint(report["left_out"])
-    assert Path(report["path"]).is_file()
+    assert report["width"] == 8
+    assert load_classifier(report["path"]).model.width == 8
 
 
 def test_evaluate_judges_with_the_classifier_decorrelated_from_the_edit(trained: dict) -> None:

@@ -111,17 +111,18 @@ def balanced_accuracy(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray
 
 def train_classifier(train_images: np.ndarray, train_labels: np.ndarray,
                      val_images: np.ndarray, val_labels: np.ndarray, *, epochs: int = 12,
-                     batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+                     batch_size: int = 128, lr: float = 1e-3, seed: int = 0, width: int = 16,
                      decorrelate: Sequence[str] = (),
                      device: torch.device | str = "cpu") -> Classifier:
     """Train on (N, 64, 64, 3) uint8 images with (N, 40) 0/1 labels; judge on the val split.
+    `width`: the first block's channels (doubled at each of the four blocks).
     `decorrelate`: attributes the other attributes' predictions must not lean on."""
     for name, images in (("training", train_images), ("validation", val_images)):
         if len(images) == 0:
             raise DataError(f"The classifier needs {name} images, and the shard set has none.")
     torch.manual_seed(seed)
     generator = np.random.default_rng(seed)
-    model = AttributeClassifier().to(device)
+    model = AttributeClassifier(width).to(device)
     weights = label_weights(train_labels, decorrelate)
 
     def batch_loss(rows: np.ndarray) -> torch.Tensor:

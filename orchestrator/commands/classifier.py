@@ -24,6 +24,11 @@ def classifier() -> None:
               help="Adam's peak learning rate, annealed to 0 along a half cosine (so that "
                    "judges trained with different seeds agree).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--width", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Channels of the first convolution block (doubled at each of the four). "
+                   "On synthetic faces 32 judged 14 of 18 attributes better (mean balanced "
+                   "accuracy 0.993 against 0.987) in 2.9 times the time, and is stricter "
+                   "with edited bands; README's tables are judged at 16.")
 @click.option("--decorrelate", multiple=True, metavar="ATTR",
               help="Weight the training so that no other attribute's prediction leans on ATTR "
                    "(repeatable): the judge for edits of ATTR. Removing glasses should not "
@@ -37,7 +42,8 @@ def classifier() -> None:
 @json_option
 @click.pass_context
 def train(ctx: click.Context, data: str, epochs: int, batch_size: int, lr: float, seed: int,
-          decorrelate: tuple[str, ...], out: str | None, device: str, as_json: bool) -> None:
+          width: int, decorrelate: tuple[str, ...], out: str | None, device: str,
+          as_json: bool) -> None:
     """Train a small CNN on the dataset's 40 labels at 64x64 and report, per attribute, its
     balanced accuracy on the val split. Attributes under 90% are left out of preservation.
 
@@ -54,10 +60,11 @@ def train(ctx: click.Context, data: str, epochs: int, batch_size: int, lr: float
     decorrelate = tuple(dict.fromkeys(canonical_attribute(name) for name in decorrelate))
     shard_set = open_shard_set(data)
     trained = train_on_shard_set(shard_set, epochs=epochs, batch_size=batch_size, lr=lr,
-                                 seed=seed, decorrelate=decorrelate, device=pick_device(device))
+                                 seed=seed, width=width, decorrelate=decorrelate,
+                                 device=pick_device(device))
     path = save_classifier(out or default_classifier_path(settings, shard_set, decorrelate),
                            trained, source=str(shard_set.path))
-    emit({"path": str(path), "data": str(shard_set.path), "epochs": epochs,
+    emit({"path": str(path), "data": str(shard_set.path), "epochs": epochs, "width": width,
           "decorrelated": list(decorrelate),
           "balanced_accuracy": trained.balanced_accuracy, "judged": list(trained.judged),
           "left_out": trained.left_out}, as_json, _describe)
