@@ -36,9 +36,7 @@ from featurechanger.editing.bands import missing_refiner
 from featurechanger.editing.localiser import RESOLUTION, load_payload
 from featurechanger.editing.occluders import draw_spectacles
 from featurechanger.errors import ConfigError, DataError
-from featurechanger.evaluation.classifier import (Classifier, classifier_from_payload,
-                                                  classifier_payload, predict_probabilities,
-                                                  train_in_batches)
+from featurechanger.evaluation.classifier import train_in_batches
 from featurechanger.evaluation.regions import Box, eye_band
 from featurechanger.latent.encoding import decode_latents, encode_images
 from featurechanger.render.images import resize, to_uint8, write_atomically
@@ -64,11 +62,10 @@ class RefinerNet(nn.Module):
     """A three-level U-Net (64, 32, 16 px) that adds detail to the coarse image it is given.
 
     Input (B, 7, 64, 64): the photo with the band replaced by the coarse image, the coarse
-    image, the band; `see_through` adds the photo itself (B, 10, 64, 64); `conditions` more
-    channels, each a constant map of an attribute's reading. Output: the coarse image plus the
-    predicted detail, (B, 3, 64, 64)."""
+    image, the band; `see_through` adds the photo itself (B, 10, 64, 64). Output: the coarse
+    image plus the predicted detail, (B, 3, 64, 64)."""
 
-    def __init__(self, width: int = 24, see_through: bool = False, conditions: int = 0) -> None:
+    def __init__(self, width: int = 24, see_through: bool = False) -> None:
         super().__init__()
 
         def conv(inputs: int, outputs: int, dilation: int = 1, stride: int = 1) -> nn.Module:
@@ -76,14 +73,13 @@ class RefinerNet(nn.Module):
                                            dilation=dilation), nn.ReLU(inplace=True))
 
         w = width
-        self.level1 = nn.Sequential(conv((10 if see_through else 7) + conditions, w),
-                                    conv(w, w))
+        self.level1 = nn.Sequential(conv(10 if see_through else 7, w), conv(w, w))
         self.level2 = nn.Sequential(conv(w, 2 * w, stride=2), conv(2 * w, 2 * w, dilation=2))
         self.level3 = nn.Sequential(conv(2 * w, 3 * w, stride=2), conv(3 * w, 3 * w, dilation=2),
                                     conv(3 * w, 3 * w, dilation=4))
         self.up2 = nn.Sequential(conv(5 * w, 2 * w), conv(2 * w, 2 * w))
         self.up1 = nn.Sequential(conv(3 * w, w), nn.Conv2d(w, 3, 3, padding=1))
-        self.width, self.see_through, self.conditions = width, see_through, conditions
+        self.width, self.see_through = width, see_through
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first = self.level1(x)
@@ -98,30 +94,11 @@ def _double(x: torch.Tensor) -> torch.Tensor:
 
 
 def refiner_input(photo: torch.Tensor, coarse: torch.Tensor, band: torch.Tensor,
-                  see_through: bool = False, reading: torch.Tensor | None = None
-                  ) -> torch.Tensor:
+                  see_through: bool = False) -> torch.Tensor:
     """(B, 3, H, W), (B, 3, H, W), (B, 1, H, W) -> the net's (B, 7, H, W) input, or with
-    `see_through` (B, 10, H, W), the photo itself next; a `reading` (B, K) adds K constant
-    maps last."""
+    `see_through` (B, 10, H, W), the photo itself last."""
     blocks = [photo + band * (coarse - photo), coarse, band] + ([photo] if see_through else [])
-    if reading is not None:
-        blocks.append(reading[:, :, None, None].expand(-1, -1, *photo.shape[2:]))
     return torch.cat(blocks, 1)
-
-
-@dataclass
-class Reader:
-    """A classifier whose reading of the photo a conditioned refiner draws the band with: its
-    probabilities of `attributes` (those it judges, but the removed one)."""
-
-    classifier: Classifier
-    attributes: tuple[str, ...]
-
-    def read(self, photos: np.ndarray, batch_size: int = 512) -> torch.Tensor:
-        """(N, K) float readings of photos (N, 64, 64, 3) uint8."""
-        columns = [attribute_index(name) for name in self.attributes]
-        readings = predict_probabilities(self.classifier.model, photos, batch_size=batch_size)
-        return torch.from_numpy(readings[:, columns])
 
 
 @dataclass
@@ -134,7 +111,6 @@ class Refiner:
     # {"decoded": the decoder's reconstruction, "refined": the refiner's}.
     band_error: dict[str, float]
     occluded: bool = False  # trained on reconstructions of faces wearing drawn spectacles
-    reader: Reader | None = None  # what the band is drawn knowing, where it is conditioned
 
     @torch.inference_mode()
     def fill(self, crop: np.ndarray, decoded: np.ndarray, band: np.ndarray,
@@ -147,25 +123,20 @@ class Refiner:
         views = [torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
                  for image in (small, resize(decoded, RESOLUTION, RESOLUTION),
                                resize(band, RESOLUTION, RESOLUTION))]
-        reading = None if self.reader is None else self.reader.read(to_uint8(small)[None])
-        refined = self.net(refiner_input(*views, self.net.see_through, reading))[0].clamp(0, 1)
+        refined = self.net(refiner_input(*views, self.net.see_through))[0].clamp(0, 1)
         return resize(refined.permute(1, 2, 0).numpy(), crop.shape[1], crop.shape[0])
 
 
 def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epochs: int = 2,
                   batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
                   see_through: bool = False, occluded: bool = False,
-                  reader: Classifier | None = None,
                   device: torch.device | str = "cpu") -> Refiner:
     """Train on the shard set's train faces without `attribute`, report on its val faces.
     `see_through`: the net also sees the photo inside the band, with spectacles drawn over it
     (featurechanger.editing.occluders), and learns to keep what they leave uncovered.
     `occluded`: the coarse image is the model's reconstruction of the face with spectacles
     drawn on, and the photo around the band shows them too, as at edit time, where the photo's
-    glasses may have hidden what the band must show (eyebrows under a rim).
-    `reader`: the net is also given this classifier's reading of the photo it is shown (the
-    attributes it judges, but `attribute`), so that the band can follow, say, the sex the
-    face shows where a rim hid the brows."""
+    glasses may have hidden what the band must show (eyebrows under a rim)."""
     attribute = canonical_attribute(attribute)
     if attribute not in TRAINING_BANDS:
         raise ConfigError(f"The refiner knows where the object lies only for "
@@ -183,12 +154,7 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
     drawn_per_batch = see_through and not occluded  # occluded views come with theirs drawn
     train = _training_views(model, shard_set, "train", attribute, generator, device,
                             occluding if occluded else None)
-    reading = None
-    if reader is not None:
-        reading = Reader(reader, tuple(n for n in reader.judged if n != attribute))
-        train = train._replace(readings=reading.read(_as_photos(train.shown)))
-    net = RefinerNet(see_through=see_through,
-                     conditions=len(reading.attributes) if reading else 0).to(device)
+    net = RefinerNet(see_through=see_through).to(device)
 
     def batch_loss(rows: np.ndarray) -> torch.Tensor:
         photo, coarse, band = (_floats(view[rows]).to(device)
@@ -196,8 +162,7 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
         shown = _floats(train.shown[rows]).to(device) if occluded else photo
         if drawn_per_batch:
             shown = draw_spectacles(photo, train.eyes[rows], occluding)
-        read = None if reading is None else train.readings[rows].to(device)
-        refined = net(refiner_input(shown, coarse, band, see_through, read))
+        refined = net(refiner_input(shown, coarse, band, see_through))
         # Drawn spectacles the model encoded are removed inside the band; outside it the
         # photo stays what it shows, as at edit time.
         target = shown + band * (photo - shown) if occluded else photo
@@ -212,10 +177,8 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
     net.eval()
     val = _training_views(model, shard_set, "val", attribute, np.random.default_rng(seed + 1),
                           device, torch.Generator().manual_seed(seed + 1) if occluded else None)
-    if reading is not None:
-        val = val._replace(readings=reading.read(_as_photos(val.shown)))
-    return Refiner(attribute, net.cpu(), _band_error(net.cpu(), val, seed=seed + 1,
-                                                     draw=drawn_per_batch), occluded, reading)
+    return Refiner(attribute, net.cpu(), _band_error(net.cpu(), *val, seed=seed + 1,
+                                                     draw=drawn_per_batch), occluded)
 
 
 def _weighted_l1(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -239,7 +202,6 @@ class _Views(NamedTuple):
     coarse: torch.Tensor
     bands: torch.Tensor
     eyes: torch.Tensor
-    readings: torch.Tensor | None = None  # (N, K): a conditioned refiner's reader's
 
 
 def _training_views(model: nn.Module, shard_set: ShardSet, split: str, attribute: str,
@@ -316,11 +278,6 @@ def _floats(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 255
 
 
-def _as_photos(images: torch.Tensor) -> np.ndarray:
-    """(N, 3, H, W) -> (N, H, W, 3), as a classifier reads them."""
-    return images.permute(0, 2, 3, 1).contiguous().numpy()
-
-
 def _eyes_in_crops(landmarks: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """(N, 2, 2) float32: each face's pupils (x, y) in its crop at 64 px."""
     corner = boxes[:, None, 0:2].astype(np.float32)
@@ -347,12 +304,11 @@ def _object_bands(place: Callable[[np.ndarray, int, int], Box], landmarks: np.nd
 
 
 @torch.inference_mode()
-def _band_error(net: RefinerNet, views: _Views, seed: int, draw: bool,
+def _band_error(net: RefinerNet, photos: torch.Tensor, shown: torch.Tensor, coarse: torch.Tensor,
+                bands: torch.Tensor, eyes: torch.Tensor, seed: int, draw: bool,
                 batch_size: int = 256) -> dict[str, float]:
     """Mean absolute error inside the bands against the photos: the coarse image's and the
-    refined one's, the net shown `views.shown` (with spectacles drawn over it first if
-    `draw`), and given its readings if it is conditioned."""
-    photos, shown, coarse, bands, eyes, readings = views
+    refined one's, the net shown `shown` (with spectacles drawn over it first if `draw`)."""
     errors = {"decoded": 0.0, "refined": 0.0}
     occluding = torch.Generator().manual_seed(seed)
     for start in range(0, len(photos), batch_size):
@@ -360,8 +316,7 @@ def _band_error(net: RefinerNet, views: _Views, seed: int, draw: bool,
                                     for x in (photos, shown, coarse, bands))
         if draw:
             seen = draw_spectacles(seen, eyes[start:start + batch_size], occluding)
-        read = None if readings is None else readings[start:start + batch_size]
-        refined = net(refiner_input(seen, rough, band, net.see_through, read)).clamp(0, 1)
+        refined = net(refiner_input(seen, rough, band, net.see_through)).clamp(0, 1)
         for name, image in (("decoded", rough), ("refined", refined)):
             errors[name] += float(((image - photo).abs() * band).sum() / 3)
     area = float(bands.sum()) / 255
@@ -373,9 +328,6 @@ def save_refiner(path: Path, refiner: Refiner, source: str) -> Path:
     payload = {"format": FORMAT, "attribute": refiner.attribute, "width": refiner.net.width,
                "see_through": refiner.net.see_through, "occluded": refiner.occluded,
                "band_error": refiner.band_error, "source": source,
-               "reader": None if refiner.reader is None else {
-                   "attributes": list(refiner.reader.attributes),
-                   "classifier": classifier_payload(refiner.reader.classifier, source)},
                "state_dict": {k: v.cpu() for k, v in refiner.net.state_dict().items()}}
     return write_atomically(Path(path), lambda target: torch.save(payload, target))
 
@@ -383,12 +335,6 @@ def save_refiner(path: Path, refiner: Refiner, source: str) -> Path:
 def load_refiner(path: Path, attribute: str, run_id: int) -> Refiner:
     payload = load_payload(Path(path), FORMAT, "refiner", "refines", attribute,
                            missing_refiner(Path(path), attribute, run_id))
-    reader = payload.get("reader")
-    if reader is not None:
-        reader = Reader(classifier_from_payload(reader["classifier"]),
-                        tuple(reader["attributes"]))
-    net = RefinerNet(payload["width"], payload.get("see_through", False),
-                     len(reader.attributes) if reader else 0)
+    net = RefinerNet(payload["width"], payload.get("see_through", False))
     net.load_state_dict(payload["state_dict"])
-    return Refiner(attribute, net.eval(), payload["band_error"], payload.get("occluded", False),
-                   reader)
+    return Refiner(attribute, net.eval(), payload["band_error"], payload.get("occluded", False))

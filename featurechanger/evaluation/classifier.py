@@ -200,16 +200,11 @@ def positive_weight(labels: np.ndarray) -> torch.Tensor:
 
 def save_classifier(path: Path, classifier: Classifier, source: str) -> Path:
     """Write the classifier (weights, width, validation accuracies, data source) atomically."""
-    payload = classifier_payload(classifier, source)
+    payload = {"format": FORMAT, "width": classifier.model.width, "source": source,
+               "state_dict": {k: v.cpu() for k, v in classifier.model.state_dict().items()},
+               "balanced_accuracy": classifier.balanced_accuracy,
+               "decorrelated": list(classifier.decorrelated)}
     return write_atomically(Path(path), lambda target: torch.save(payload, target))
-
-
-def classifier_payload(classifier: Classifier, source: str) -> dict:
-    """What a saved classifier holds (a refiner's reader is saved inside the refiner)."""
-    return {"format": FORMAT, "width": classifier.model.width, "source": source,
-            "state_dict": {k: v.cpu() for k, v in classifier.model.state_dict().items()},
-            "balanced_accuracy": classifier.balanced_accuracy,
-            "decorrelated": list(classifier.decorrelated)}
 
 
 def load_classifier(path: Path, device: torch.device | str = "cpu") -> Classifier:
@@ -220,10 +215,6 @@ def load_classifier(path: Path, device: torch.device | str = "cpu") -> Classifie
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DataError(f"{str(path)!r} is not a featurechanger attribute classifier.")
-    return classifier_from_payload(payload, device)
-
-
-def classifier_from_payload(payload: dict, device: torch.device | str = "cpu") -> Classifier:
     model = AttributeClassifier(payload["width"])
     model.load_state_dict(payload["state_dict"])
     return Classifier(model.to(device).eval(), payload["balanced_accuracy"],

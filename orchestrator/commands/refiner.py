@@ -38,18 +38,12 @@ def refiner() -> None:
                    "PGAE, less of Male and the other attributes kept, so not the default "
                    "(docs/CHOOSING-THE-EDIT.md, \"A refiner trained on faces wearing drawn "
                    "spectacles\" and \"The occluded refiner again\").")
-@click.option("--reader", type=click.Path(dir_okay=False), metavar="FILE",
-              help="A classifier (`featurechanger classifier train --out FILE`) whose reading "
-                   "of the photo (the attributes it judges, but the removed one) the band is "
-                   "drawn with, so that it can follow what the rest of the face shows (the "
-                   "brows a rim hid, as the face's sex); saved inside the refiner "
-                   "(docs/CHOOSING-THE-EDIT.md, \"A refiner that reads the face\").")
 @device_option
 @json_option
 @click.pass_context
 def train(ctx: click.Context, run_id: int, attributes: tuple[str, ...], data: str | None,
-          epochs: int, seed: int, see_through: bool, occluded: bool, reader: str | None,
-          device: str, as_json: bool) -> None:
+          epochs: int, seed: int, see_through: bool, occluded: bool, device: str,
+          as_json: bool) -> None:
     """Train a small U-Net per attribute on the run's own reconstructions of training faces
     WITHOUT the attribute: the photo with the band of the eyes replaced by the reconstruction
     in, the photo out. It learns to restore the detail this decoder blurs, and never sees the
@@ -60,13 +54,11 @@ def train(ctx: click.Context, run_id: int, attributes: tuple[str, ...], data: st
     from featurechanger.editing.bands import refiner_path
     from featurechanger.editing.inputs import run_shard_set
     from featurechanger.editing.refiner import save_refiner, train_refiner
-    from featurechanger.evaluation.classifier import load_classifier
     from featurechanger.models.checkpoint import load_checkpoint
     from featurechanger.training.device import pick_device
     from featurechanger.training.runs import latest_checkpoint
 
     settings = settings_from_context(ctx)
-    reading = None if reader is None else load_classifier(reader)
     names = [canonical_attribute(name) for name in attributes]  # all checked before training
     shard_set = run_shard_set(settings, run_id, data)
     checkpoint = latest_checkpoint(settings, run_id)
@@ -76,7 +68,7 @@ def train(ctx: click.Context, run_id: int, attributes: tuple[str, ...], data: st
     trained = {}
     for name in names:
         refined = train_refiner(model, shard_set, name, epochs=epochs, seed=seed,
-                                see_through=see_through, occluded=occluded, reader=reading,
+                                see_through=see_through, occluded=occluded,
                                 device=torch_device)
         path = save_refiner(refiner_path(checkpoint, name), refined, source=str(shard_set.path))
         trained[name] = {"path": str(path), "band_error": refined.band_error}
