@@ -145,8 +145,8 @@ def seed_style_batches(paths: list[Path], side: int, batch_size: int, workers: i
 def shard_batches(images: torch.Tensor, side: int, batch_size: int,
                   device: torch.device) -> Batches:
     """Exactly the training loop's batches (see featurechanger.training.loop._batch)."""
-    order = EpochBatches(len(images), batch_size, seed=0)
-    return lambda step: resize_to(to_float_images(images[order.indices(step).to(device)]), side)
+    order = EpochBatches(len(images), batch_size, seed=0, device=device)
+    return lambda step: resize_to(to_float_images(images[order.indices(step)]), side)
 
 
 def bench_model(name: str, side: int, shards: str, batch_size: int, steps: int, warmup: int,

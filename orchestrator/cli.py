@@ -81,3 +81,7 @@ def run() -> None:
     `jobs retry` / `train --resume` continue it) instead of staying "running" forever."""
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt
     main()
+
+
+if __name__ == "__main__":  # `python -m orchestrator.cli`, where the package is not installed
+    run()

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from featurechanger.errors import ConfigError, DataError
 from featurechanger.models import build_model
+from featurechanger.models import pgae as pgae_module
 from featurechanger.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from featurechanger.models.pca import fit_pca
 from featurechanger.models.pgae import PGAE
@@ -110,6 +111,17 @@ def test_at_alpha_zero_the_new_block_does_not_change_the_output() -> None:
                                                       mode="bilinear", align_corners=False))
     model.set_phase(32, 0.5)
     assert not torch.allclose(model(images), half_faded)  # past alpha 0 the block does count
+
+
+def test_fading_in_accepts_the_mixed_precisions_of_cuda_autocast(monkeypatch) -> None:
+    """Under CUDA autocast, interpolate runs in float32 while convolutions give bfloat16: the
+    fade must blend the two (it once failed there, at the first fade-in of PGAE training)."""
+    model = build_model("pgae").to(torch.bfloat16)
+    model.set_phase(16, 0.5)
+    upsample = pgae_module._upsample
+    monkeypatch.setattr(pgae_module, "_upsample", lambda x: upsample(x).float())
+    image = model.decode(torch.randn(2, model.latent_dim, dtype=torch.bfloat16))
+    assert image.shape == (2, 3, 16, 16) and image.dtype == torch.float32
 
 
 def test_pgae_refuses_impossible_phases() -> None:

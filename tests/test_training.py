@@ -22,6 +22,7 @@ from featurechanger.errors import ConfigError, DataError
 from featurechanger.jobs.store import job_summary
 from featurechanger.models.checkpoint import read_checkpoint
 from featurechanger.training import loop
+from featurechanger.training.batches import EpochBatches
 from featurechanger.training.loop import TrainingInterrupted, train
 from featurechanger.training.lr import LR_SCHEDULES, LearningRate
 from featurechanger.training.options import TrainOptions
@@ -127,6 +128,15 @@ def test_pgae_anneals_over_its_last_stabilisation() -> None:
     assert (plan.total_steps, plan.learning_rate.anneal_start) == (14, 12)
     dcae = loop._plan(TrainOptions(data="x", epochs=2, batch_size=16), loop.build_model("dcae"), 240)
     assert (dcae.total_steps, dcae.learning_rate.anneal_start) == (30, 0)
+
+
+def test_epoch_batches_are_seeded_drop_last_permutations_on_the_device() -> None:
+    batches = EpochBatches(10, 3, seed=7, device="cpu")
+    first_epoch = torch.cat([batches.indices(step) for step in range(3)])
+    assert batches.steps_per_epoch == 3 and first_epoch.device.type == "cpu"
+    assert len(set(first_epoch.tolist())) == 9  # no image twice; the last one is dropped
+    assert not torch.equal(batches.indices(3), batches.indices(0))  # a new order each epoch
+    assert torch.equal(EpochBatches(10, 3, seed=7).indices(4), batches.indices(4))
 
 
 def test_pgae_run_grows_through_every_resolution(shards: str, settings: Settings) -> None:

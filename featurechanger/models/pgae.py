@@ -59,6 +59,13 @@ def _upsample(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
+def _fade(previous: torch.Tensor, new: torch.Tensor, alpha: float) -> torch.Tensor:
+    """previous + alpha * (new - previous). Not torch.lerp, which needs equal dtypes: under
+    CUDA autocast the upsampled path is float32 (interpolate runs in full precision) while the
+    new block's output is bfloat16."""
+    return previous + alpha * (new - previous)
+
+
 class PGAE(Autoencoder):
     name = "pgae"
 
@@ -109,7 +116,7 @@ class PGAE(Autoencoder):
         h = self.encoder_blocks[str(side)](self.from_rgb[str(side)](x))  # (B, C, R/2, R/2)
         if self.alpha < 1.0:
             previous = self.from_rgb[str(side // 2)](F.avg_pool2d(x, 2))
-            h = torch.lerp(previous, h, self.alpha)
+            h = _fade(previous, h, self.alpha)
         for lower in self._sides_below(side)[::-1]:
             h = self.encoder_blocks[str(lower)](h)
         return self.to_latent(h)  # (B, D)
@@ -122,7 +129,7 @@ class PGAE(Autoencoder):
         image = self.to_rgb[str(side)](self.decoder_blocks[str(side)](h))  # (B, 3, R, R)
         if self.alpha < 1.0:
             previous = _upsample(self.to_rgb[str(side // 2)](h))
-            image = torch.lerp(previous, image, self.alpha)
+            image = _fade(previous, image, self.alpha)
         return image
 
     def _sides_below(self, side: int) -> tuple[int, ...]:

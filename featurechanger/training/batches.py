@@ -52,19 +52,24 @@ def resize_to(images: torch.Tensor, side: int) -> torch.Tensor:
 class EpochBatches:
     """Which images make up each training step: drop-last batches of per-epoch permutations."""
 
-    def __init__(self, count: int, batch_size: int, seed: int) -> None:
+    def __init__(self, count: int, batch_size: int, seed: int,
+                 device: torch.device | str = "cpu") -> None:
         if count < batch_size:
             raise DataError(f"The train split has {count} images, fewer than one batch of "
                             f"{batch_size}; lower --batch-size or use a larger shard set.")
         self.count, self.batch_size, self.seed = count, batch_size, seed
+        self.device = torch.device(device)
         self.steps_per_epoch = count // batch_size
         self._epoch, self._order = -1, torch.empty(0, dtype=torch.long)
 
     def indices(self, step: int) -> torch.Tensor:
-        """Indices (B,) of the images of training step `step` (0-based)."""
+        """Indices (B,) of the images of training step `step` (0-based), on the device. The
+        permutation moves there once per epoch: a copy per step would make the host wait for
+        the GPU to finish the previous step before it could queue the next."""
         epoch, position = divmod(step, self.steps_per_epoch)
         if epoch != self._epoch:
             generator = torch.Generator().manual_seed((self.seed << 32) + epoch)
-            self._epoch, self._order = epoch, torch.randperm(self.count, generator=generator)
+            order = torch.randperm(self.count, generator=generator)  # the same on every device
+            self._epoch, self._order = epoch, order.to(self.device)
         start = position * self.batch_size
         return self._order[start:start + self.batch_size]

@@ -119,7 +119,7 @@ def train(options: TrainOptions, settings: Settings, progress: bool = True) -> i
                          options.pixel_weight, options.seed).to(device)
     if isinstance(model, PCA):
         model.config.check_training_size(len(train_images))
-    plan = None if isinstance(model, PCA) else _plan(options, model, len(train_images))
+    plan = None if isinstance(model, PCA) else _plan(options, model, len(train_images), device)
 
     if options.resume is None:
         run_id = runs.create_run(
@@ -164,8 +164,9 @@ def _resume(settings: Settings, options: TrainOptions) -> tuple[TrainOptions, di
     return resumed, read_checkpoint(runs.run_checkpoint_path(settings, run))
 
 
-def _plan(options: TrainOptions, model: Autoencoder, train_count: int) -> _Plan:
-    batches = EpochBatches(train_count, options.batch_size, options.seed)
+def _plan(options: TrainOptions, model: Autoencoder, train_count: int,
+          device: torch.device | str = "cpu") -> _Plan:
+    batches = EpochBatches(train_count, options.batch_size, options.seed, device)
     schedule = None
     if isinstance(model, PGAE):
         schedule = GrowthSchedule(model.config.resolutions, options.fade_images,
@@ -263,7 +264,7 @@ def _phase(model: Autoencoder, schedule: GrowthSchedule | None, step: int,
 
 
 def _batch(session: _Session, batches: EpochBatches, step: int, resolution: int) -> torch.Tensor:
-    images = session.train_images[batches.indices(step).to(session.device)]
+    images = session.train_images[batches.indices(step)]
     return resize_to(to_float_images(images), resolution)  # (B, 3, R, R)
 
 
