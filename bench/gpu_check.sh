@@ -54,15 +54,15 @@ if [ -n "$MODELS" ]; then
     step localiser 120 featurechanger localiser train --data shards20k --attribute Eyeglasses \
         ${DRY:+--epochs 1} --device "$DEVICE"
 fi
-run=0
 for model in $MODELS; do  # the README's removal pipeline, per model
-    run=$((run + 1))
     size=""  # the CPU build's defaults; a dry run shrinks them
     [ -n "$DRY" ] && size=$([ "$model" = dcae ] && echo "--epochs 1" ||
                            echo "--fade-images 200 --stabilise-images 200")
     step "train-$model" 300 featurechanger train --model "$model" --data shards20k --loss mse \
         --device "$DEVICE" --minutes 10 $size --json || continue
     cat "train-$model.json"
+    run=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["run_id"])' \
+        "train-$model.json")
     step "vectors-$model" 60 featurechanger vectors --run "$run" --device "$DEVICE"
     step "keep-$model" 60 featurechanger vectors --run "$run" --keep Male --device "$DEVICE"
     step "refiner-$model" 120 featurechanger refiner train --run "$run" \

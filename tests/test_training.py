@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -18,11 +19,16 @@ from PIL import Image
 from featurechanger.config import Settings
 from featurechanger.data.shards import build_shards
 from featurechanger.data.synth import write_synthetic
+from featurechanger.editing.localiser import LocaliserNet
+from featurechanger.editing.refiner import RefinerNet
 from featurechanger.errors import ConfigError, DataError
+from featurechanger.evaluation.classifier import AttributeClassifier
 from featurechanger.jobs.store import job_summary
+from featurechanger.models import build_model
 from featurechanger.models.checkpoint import read_checkpoint
 from featurechanger.training import loop
 from featurechanger.training.batches import EpochBatches
+from featurechanger.training.device import for_training
 from featurechanger.training.loop import TrainingInterrupted, train
 from featurechanger.training.lr import LR_SCHEDULES, LearningRate
 from featurechanger.training.options import TrainOptions
@@ -137,6 +143,25 @@ def test_epoch_batches_are_seeded_drop_last_permutations_on_the_device() -> None
     assert len(set(first_epoch.tolist())) == 9  # no image twice; the last one is dropped
     assert not torch.equal(batches.indices(3), batches.indices(0))  # a new order each epoch
     assert torch.equal(EpochBatches(10, 3, seed=7).indices(4), batches.indices(4))
+
+
+@pytest.mark.parametrize("name", ["dcae", "pgae", "judge", "localiser", "refiner"])
+def test_training_layout_on_the_cpu_is_channels_last_with_the_same_outputs(name: str) -> None:
+    torch.manual_seed(0)
+    net, channels = {"dcae": (build_model("dcae"), 3), "pgae": (build_model("pgae"), 3),
+                     "judge": (AttributeClassifier(), 3), "localiser": (LocaliserNet(), 3),
+                     "refiner": (RefinerNet(), 7)}[name]
+    side = 32 if name == "dcae" else 64
+    if name == "pgae":
+        net.set_phase(side, 0.5)
+    x = torch.rand(2, channels, side, side)
+    expected = net.eval()(x)
+    placed = for_training(copy.deepcopy(net), "cpu")
+    conv = next(m for m in placed.modules()
+                if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not conv.weight.is_contiguous()
+    torch.testing.assert_close(placed(x), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_pgae_run_grows_through_every_resolution(shards: str, settings: Settings) -> None:

@@ -1,0 +1,83 @@
+"""Why training on the CPU stores convolution weights channels-last: one training step of each
+net the project trains, NCHW against channels-last (NHWC), measured side by side in one run.
+
+    python bench/memory_format.py [--steps 8] [--rounds 3]
+
+Each net runs on random inputs of its training shape and batch size; rounds are interleaved and
+the best of each is shown. featurechanger.training.device.for_training applies the layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from featurechanger.editing.localiser import LocaliserNet
+from featurechanger.editing.refiner import RefinerNet
+from featurechanger.evaluation.classifier import AttributeClassifier
+from featurechanger.models import build_model
+
+Loss = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+
+
+def grown_pgae() -> nn.Module:
+    model = build_model("pgae")
+    model.set_phase(model.config.final_resolution, 1.0)
+    return model
+
+
+# name -> (the net, its input (B, C, H, W) at its training batch size, a loss of it)
+NETS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], Loss]] = {
+    "DCAE (32 px)": (lambda: build_model("dcae"), (32, 3, 32, 32),
+                     lambda net, x: (net(x) - x).pow(2).mean()),
+    "PGAE (64 px)": (grown_pgae, (32, 3, 64, 64), lambda net, x: (net(x) - x).pow(2).mean()),
+    "judge": (AttributeClassifier, (128, 3, 64, 64), lambda net, x: net(x).mean()),
+    "localiser": (LocaliserNet, (64, 3, 64, 64), lambda net, x: net.image_logits(x).mean()),
+    "refiner": (RefinerNet, (32, 7, 64, 64), lambda net, x: net(x).abs().mean()),
+}
+
+
+def step_seconds(make: Callable[[], nn.Module], shape: tuple[int, ...], loss_of: Loss,
+                 channels_last: bool, steps: int) -> float:
+    torch.manual_seed(0)
+    net = make().train()
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    x = torch.rand(shape)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    for step in range(2 + steps):  # two warm-up steps
+        if step == 2:
+            start = time.perf_counter()
+        loss = loss_of(net, x)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions")
+    args = parser.parse_args()
+    print(f"CPU, {torch.get_num_threads()} threads; best of {args.rounds} rounds of "
+          f"{args.steps} training steps")
+    best: dict[tuple[str, bool], float] = {}
+    for _ in range(args.rounds):
+        for name, (make, shape, loss_of) in NETS.items():
+            for channels_last in (False, True):
+                seconds = step_seconds(make, shape, loss_of, channels_last, args.steps)
+                key = (name, channels_last)
+                best[key] = min(best.get(key, seconds), seconds)
+    print(f"{'net':14} {'batch':>5} {'NCHW ms':>8} {'NHWC ms':>8} {'speed-up':>8}")
+    for name, (_, shape, _) in NETS.items():
+        nchw, nhwc = best[(name, False)], best[(name, True)]
+        print(f"{name:14} {shape[0]:5} {nchw * 1e3:8.1f} {nhwc * 1e3:8.1f} {nchw / nhwc:7.2f}x")
+
+
+if __name__ == "__main__":
+    main()
