@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import signal
@@ -19,16 +18,11 @@ from PIL import Image
 from featurechanger.config import Settings
 from featurechanger.data.shards import build_shards
 from featurechanger.data.synth import write_synthetic
-from featurechanger.editing.localiser import LocaliserNet
-from featurechanger.editing.refiner import RefinerNet
 from featurechanger.errors import ConfigError, DataError
-from featurechanger.evaluation.classifier import AttributeClassifier
 from featurechanger.jobs.store import job_summary
-from featurechanger.models import build_model
 from featurechanger.models.checkpoint import read_checkpoint
 from featurechanger.training import loop
 from featurechanger.training.batches import EpochBatches
-from featurechanger.training.device import for_training
 from featurechanger.training.loop import TrainingInterrupted, train
 from featurechanger.training.lr import LR_SCHEDULES, LearningRate
 from featurechanger.training.options import TrainOptions
@@ -129,10 +123,12 @@ def test_learning_rate_warms_up_then_anneals_to_zero_from_its_start() -> None:
 
 
 def test_pgae_anneals_over_its_last_stabilisation() -> None:
-    plan = loop._plan(TrainOptions(data="x", **PGAE_QUICK), loop.build_model("pgae"), 240)
+    cpu = torch.device("cpu")
+    plan = loop._plan(TrainOptions(data="x", **PGAE_QUICK), loop.build_model("pgae"), 240, cpu)
     # 224 images in steps of 16: the last 32 stable images at 64 px are the final 2 steps.
     assert (plan.total_steps, plan.learning_rate.anneal_start) == (14, 12)
-    dcae = loop._plan(TrainOptions(data="x", epochs=2, batch_size=16), loop.build_model("dcae"), 240)
+    dcae = loop._plan(TrainOptions(data="x", epochs=2, batch_size=16), loop.build_model("dcae"),
+                      240, cpu)
     assert (dcae.total_steps, dcae.learning_rate.anneal_start) == (30, 0)
 
 
@@ -143,25 +139,6 @@ def test_epoch_batches_are_seeded_drop_last_permutations_on_the_device() -> None
     assert len(set(first_epoch.tolist())) == 9  # no image twice; the last one is dropped
     assert not torch.equal(batches.indices(3), batches.indices(0))  # a new order each epoch
     assert torch.equal(EpochBatches(10, 3, seed=7).indices(4), batches.indices(4))
-
-
-@pytest.mark.parametrize("name", ["dcae", "pgae", "judge", "localiser", "refiner"])
-def test_training_layout_on_the_cpu_is_channels_last_with_the_same_outputs(name: str) -> None:
-    torch.manual_seed(0)
-    net, channels = {"dcae": (build_model("dcae"), 3), "pgae": (build_model("pgae"), 3),
-                     "judge": (AttributeClassifier(), 3), "localiser": (LocaliserNet(), 3),
-                     "refiner": (RefinerNet(), 7)}[name]
-    side = 32 if name == "dcae" else 64
-    if name == "pgae":
-        net.set_phase(side, 0.5)
-    x = torch.rand(2, channels, side, side)
-    expected = net.eval()(x)
-    placed = for_training(copy.deepcopy(net), "cpu")
-    conv = next(m for m in placed.modules()
-                if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1))
-    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
-    assert not conv.weight.is_contiguous()
-    torch.testing.assert_close(placed(x), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_pgae_run_grows_through_every_resolution(shards: str, settings: Settings) -> None:

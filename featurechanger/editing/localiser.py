@@ -35,7 +35,6 @@ from featurechanger.evaluation.classifier import (balanced_accuracy, positive_we
                                                   train_in_batches)
 from featurechanger.render.compose import spread, square_max
 from featurechanger.render.images import resize, write_atomically
-from featurechanger.training.device import for_training
 
 RESOLUTION = 64
 TOP_SHARE = 0.05
@@ -142,7 +141,7 @@ def train_localiser(attribute: str, train_images: np.ndarray, train_labels: np.n
                             f"{int(labels.sum())} of {len(labels)} with it.")
     torch.manual_seed(seed)
     generator = np.random.default_rng(seed)
-    net = for_training(LocaliserNet(top_share=top_share), device)
+    net = LocaliserNet(top_share=top_share).to(device)
     loss_function = nn.BCEWithLogitsLoss(pos_weight=positive_weight(targets[:, None])[0]
                                          .to(device))
 

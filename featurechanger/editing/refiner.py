@@ -40,7 +40,6 @@ from featurechanger.evaluation.classifier import train_in_batches
 from featurechanger.evaluation.regions import Box, eye_band
 from featurechanger.latent.encoding import decode_latents, encode_images
 from featurechanger.render.images import resize, to_uint8, write_atomically
-from featurechanger.training.device import for_training
 
 # RESOLUTION, the localiser's: a removal shrinks each crop once for both nets.
 FORMAT = "featurechanger-refiner"
@@ -155,7 +154,7 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
     drawn_per_batch = see_through and not occluded  # occluded views come with theirs drawn
     train = _training_views(model, shard_set, "train", attribute, generator, device,
                             occluding if occluded else None)
-    net = for_training(RefinerNet(see_through=see_through), device)
+    net = RefinerNet(see_through=see_through).to(device)
 
     def batch_loss(rows: np.ndarray) -> torch.Tensor:
         photo, coarse, band = (_floats(view[rows]).to(device)

@@ -30,7 +30,6 @@ from featurechanger.data.shards import ShardSet
 from featurechanger.data.torchdata import images_to_tensor
 from featurechanger.errors import DataError
 from featurechanger.render.images import write_atomically
-from featurechanger.training.device import for_training
 from featurechanger.training.lr import LearningRate
 
 RESOLUTION = 64
@@ -123,7 +122,7 @@ def train_classifier(train_images: np.ndarray, train_labels: np.ndarray,
             raise DataError(f"The classifier needs {name} images, and the shard set has none.")
     torch.manual_seed(seed)
     generator = np.random.default_rng(seed)
-    model = for_training(AttributeClassifier(width), device)
+    model = AttributeClassifier(width).to(device)
     weights = label_weights(train_labels, decorrelate)
 
     def batch_loss(rows: np.ndarray) -> torch.Tensor:

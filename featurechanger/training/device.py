@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import contextlib
 
-from typing import TypeVar
-
 import torch
-from torch import nn
 
 from featurechanger.errors import ConfigError
-
-Module = TypeVar("Module", bound=nn.Module)
 
 
 def pick_device(choice: str) -> torch.device:
@@ -31,13 +26,3 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     if device.type == "cuda":
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
-
-
-def for_training(module: Module, device: torch.device | str) -> Module:
-    """`module` on `device`, to be trained there. On the CPU its convolution weights are stored
-    channels-last (NHWC), in which oneDNN's convolutions ran 1.2 to 1.6 times as fast as in NCHW
-    for every net here (bench/memory_format.py); the outputs agree up to rounding. On CUDA it is
-    left as bench/gpu_check.sh measured it."""
-    device = torch.device(device)
-    module = module.to(device)
-    return module.to(memory_format=torch.channels_last) if device.type == "cpu" else module

@@ -45,7 +45,7 @@ from featurechanger.models.pgae import PGAE
 from featurechanger.training import runs
 from featurechanger.training.batches import (EpochBatches, load_split, resize_to, shard_side,
                                              to_float_images)
-from featurechanger.training.device import autocast, for_training, pick_device
+from featurechanger.training.device import autocast, pick_device
 from featurechanger.training.evaluate import evaluate, reconstruct
 from featurechanger.training.lr import LearningRate
 from featurechanger.training.options import DCAE_DEFAULT_EPOCHS, TrainOptions
@@ -112,13 +112,11 @@ def train(options: TrainOptions, settings: Settings, progress: bool = True) -> i
 
     torch.manual_seed(options.seed)
     model = (model_from_checkpoint(checkpoint, f"The latest checkpoint of run {options.resume}")
-             if checkpoint else _new_model(options))
-    model = for_training(model, device)
+             if checkpoint else _new_model(options)).to(device)
     train_images = load_split(shard_set, shard_side(model), "train", device)
     val_images = load_split(shard_set, shard_side(model), "val", device)
     loss_fn = build_loss(options.loss, vgg_weights, options.dfc_layer_weights,
-                         options.pixel_weight, options.seed)
-    loss_fn = for_training(loss_fn, device)
+                         options.pixel_weight, options.seed).to(device)
     if isinstance(model, PCA):
         model.config.check_training_size(len(train_images))
     plan = None if isinstance(model, PCA) else _plan(options, model, len(train_images), device)
@@ -167,7 +165,7 @@ def _resume(settings: Settings, options: TrainOptions) -> tuple[TrainOptions, di
 
 
 def _plan(options: TrainOptions, model: Autoencoder, train_count: int,
-          device: torch.device | str = "cpu") -> _Plan:
+          device: torch.device) -> _Plan:
     batches = EpochBatches(train_count, options.batch_size, options.seed, device)
     schedule = None
     if isinstance(model, PGAE):
