@@ -7,6 +7,8 @@
 # on a machine two to three times faster, with validation runs between its steps; 2 CPU
 # cores). Each step takes /tmp/fc-heavy.lock, so that other heavy work waits its turn instead
 # of sharing the cores.
+# Every net trains with --precision fp32, as the tables' were (before `auto` took bf16 on CPUs
+# that compute it natively); PRECISION=auto bench/build_evaluation.sh ... builds with the default.
 # The run ids assume a fresh home. A failing step stops the script; a rerun skips the datasets
 # and shard sets whose folders exist, so remove a failed step's folder first.
 #
@@ -14,6 +16,7 @@
 set -euo pipefail
 DATA=${1:?usage: bench/build_evaluation.sh DATA_DIR}
 : "${FEATURECHANGER_HOME:?set FEATURECHANGER_HOME to a fresh home for the runs}"
+PRECISION=${PRECISION:-fp32}
 FC="$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/featurechanger"
 mkdir -p "$DATA" && cd "$DATA"
 
@@ -43,7 +46,7 @@ faces val6k 6000 2 shards-val6k twin=Eyeglasses=0 blond=Blond_Hair=1 smile=Smili
 # Run 1, the DCAE: 10 minutes at most. A busy machine can stop it short of its 20 epochs
 # (320,000 images); it is then resumed to them, and the log says so.
 state=$(step "train dcae" "$FC" train --model dcae --data shards20k --loss mse \
-    --minutes 10 --json)
+    --minutes 10 --precision "$PRECISION" --json)
 echo "$state" >&2
 case $state in
     *'"completed"'*) ;;
@@ -52,20 +55,25 @@ case $state in
 esac
 step "vectors 1" "$FC" vectors --run 1
 step "vectors 1 keep Male" "$FC" vectors --run 1 --keep Male
-step "judge Eyeglasses" "$FC" classifier train --data shards20k --decorrelate Eyeglasses
-step "localiser" "$FC" localiser train --data shards20k --attribute Eyeglasses
-step "refiner 1" "$FC" refiner train --run 1 --attribute Eyeglasses
+step "judge Eyeglasses" "$FC" classifier train --data shards20k --decorrelate Eyeglasses \
+    --precision "$PRECISION"
+step "localiser" "$FC" localiser train --data shards20k --attribute Eyeglasses \
+    --precision "$PRECISION"
+step "refiner 1" "$FC" refiner train --run 1 --attribute Eyeglasses --precision "$PRECISION"
 
 faces val16k 16000 3 shards-val16k twin=Eyeglasses=0
 faces eval16k 16000 1 shards-eval16k twin=Eyeglasses=0 smile=Smiling=1
-step "judge Smiling" "$FC" classifier train --data shards20k --decorrelate Smiling
-step "judge Blond_Hair" "$FC" classifier train --data shards20k --decorrelate Blond_Hair
+step "judge Smiling" "$FC" classifier train --data shards20k --decorrelate Smiling \
+    --precision "$PRECISION"
+step "judge Blond_Hair" "$FC" classifier train --data shards20k --decorrelate Blond_Hair \
+    --precision "$PRECISION"
 
-step "train pgae" "$FC" train --model pgae --data shards20k --loss mse
+step "train pgae" "$FC" train --model pgae --data shards20k --loss mse --precision "$PRECISION"
 step "train pca" "$FC" train --model pca --data shards20k
 for run in 2 3; do
     step "vectors $run" "$FC" vectors --run "$run"
     step "vectors $run keep Male" "$FC" vectors --run "$run" --keep Male
-    step "refiner $run" "$FC" refiner train --run "$run" --attribute Eyeglasses
+    step "refiner $run" "$FC" refiner train --run "$run" --attribute Eyeglasses \
+        --precision "$PRECISION"
 done
 echo "== built: runs 1 (dcae), 2 (pgae), 3 (pca) in $FEATURECHANGER_HOME, data in $DATA"

@@ -5,6 +5,8 @@
 #    CPU build's commands and seeds (bench/build_evaluation.sh): judge, localiser, then per
 #    model training, vectors, refiner and `evaluate --remove Eyeglasses --keep Male` on the
 #    validation set val6k, timing each step. BENCH=0 leaves part 1 out, MODELS= part 2.
+#    Every net trains at the default --precision auto: bf16 autocast on CUDA (README's session
+#    20 figures trained the judge, localiser and refiner in fp32, before the option).
 # The GPU image has torch but not our SQL packages; they travel as wheels in .gpuwheels/
 # (`pip download --no-deps --only-binary=:all: --python-version 3.12 --platform
 # manylinux2014_x86_64 -d .gpuwheels sqlalchemy alembic mako`, the folder ignored and carried).

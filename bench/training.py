@@ -33,7 +33,7 @@ from featurechanger.data.shards import open_shard_set
 from featurechanger.losses import DFCLoss, ReconstructionLoss
 from featurechanger.models import Autoencoder, build_model
 from featurechanger.training.batches import EpochBatches, load_split, resize_to, to_float_images
-from featurechanger.training.device import pick_device
+from featurechanger.training.device import pick_device, pick_precision
 from featurechanger.training.loop import train_step
 from featurechanger.training.options import TrainOptions
 
@@ -83,7 +83,7 @@ def flops_per_image(name: str, loss_fn: ReconstructionLoss, device: torch.device
     batch = torch.rand(8, 3, model.resolution, model.resolution, device=device)
     optimizer = torch.optim.Adam(model.parameters())
     with FlopCounterMode(display=False) as counter:
-        train_step(model, optimizer, loss_fn, batch)
+        train_step(model, optimizer, loss_fn, batch, pick_precision("auto", device))
     return counter.get_total_flops() / len(batch)
 
 
@@ -93,6 +93,7 @@ def measure(name: str, loss_fn: ReconstructionLoss, batches: Batches, batch_size
     model = make_model(name, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     data_time, start = 0.0, 0.0
+    precision = pick_precision("auto", device)  # as `featurechanger train` picks it
     for step in range(warmup + steps):
         if step == warmup:
             synchronize(device)
@@ -102,7 +103,7 @@ def measure(name: str, loss_fn: ReconstructionLoss, batches: Batches, batch_size
         batch = batches(step)
         synchronize(device)
         data_time += time.perf_counter() - before
-        train_step(model, optimizer, loss_fn, batch)
+        train_step(model, optimizer, loss_fn, batch, precision)
     synchronize(device)
     elapsed = time.perf_counter() - start
     return Timing(steps * batch_size / elapsed, data_time / elapsed)
@@ -230,7 +231,9 @@ def main() -> None:
                                 f", {torch.get_num_threads()} threads")
           + f"; batch {args.batch_size}; best of {rounds} rounds of {steps} timed steps "
           f"after {warmup} warm-up steps")
-    peak_dtype = torch.bfloat16 if cuda else torch.float32  # training runs bf16 autocast on CUDA
+    bf16 = pick_precision("auto", device) == "bf16"
+    print(f"training precision: {'bf16 autocast' if bf16 else 'fp32'} (--precision auto)")
+    peak_dtype = torch.bfloat16 if bf16 else torch.float32
     peak = matmul_peak(device, peak_dtype, 8192 if cuda else 2048, 20 if cuda else 3, rounds)
     print(f"matmul peak ({str(peak_dtype).removeprefix('torch.')}): {peak:,.0f} GFLOP/s\n")
     print(f"{'model':6} {'source':22} {'images/s':>9} {'vs memory':>9} {'data wait':>9} "

@@ -38,6 +38,9 @@ def test_the_quick_demo_runs_every_step_and_says_where_everything_is(
     assert set(made["seconds"]) == {"synth", "shard", "train", "vectors", "localiser", "refiner",
                                     "edit", "interpolate", "grid", "classifier", "evaluate"}
     assert all(took > 0 for took in made["seconds"].values())
+    shown = subprocess.run([str(FEATURECHANGER), "runs", "show", str(made["run_id"]), "--json"],
+                           capture_output=True, text=True, timeout=60)
+    assert json.loads(shown.stdout)["precision"] == made["precision"]  # all its nets' choice
 
     listed = subprocess.run([str(FEATURECHANGER), "jobs", "list", "--json"],
                             capture_output=True, text=True, timeout=60)

@@ -171,12 +171,13 @@ def test_edit_images_edits_a_folder_of_aligned_photos_and_lists_the_others(
 
 def test_classifier_train_reports_balanced_accuracy(trained: dict) -> None:
     report = _invoke("classifier", "train", "--data", trained["shards"], "--epochs", "1",
-                     "--width", "8", "--device", "cpu",
+                     "--width", "8", "--device", "cpu", "--precision", "fp32",
                      "--out", str(trained["root"] / "c.pt"))
     assert set(report["balanced_accuracy"]) == set(ATTRIBUTES)
     assert set(report["judged"]).isdisjoint(report["left_out"])
-    assert report["width"] == 8
-    assert load_classifier(report["path"]).model.width == 8
+    assert (report["width"], report["precision"]) == (8, "fp32")
+    loaded = load_classifier(report["path"])
+    assert (loaded.model.width, loaded.precision) == (8, "fp32")
 
 
 def test_evaluate_judges_with_the_classifier_decorrelated_from_the_edit(trained: dict) -> None:

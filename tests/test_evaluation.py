@@ -152,6 +152,7 @@ def test_classifier_learns_the_drawn_attributes_and_round_trips(toy: dict, tmp_p
     assert "Bald" in classifier.left_out  # never drawn, never positive: not judged
     loaded = load_classifier(save_classifier(tmp_path / "c.pt", classifier, source="toy"))
     assert loaded.judged == classifier.judged and loaded.decorrelated == ()
+    assert loaded.precision == classifier.precision
     views = np.stack([judge_view(p, CROP_BOX) for p in toy["world"].photos[:8]])
     np.testing.assert_allclose(predict_probabilities(loaded.model, views),
                                predict_probabilities(classifier.model, views), atol=1e-6)

@@ -61,6 +61,7 @@ def test_a_saved_localiser_loads_as_it_was_and_refuses_other_attributes(
     crop = np.random.default_rng(0).random((90, 90, 3)).astype(np.float32)
     np.testing.assert_array_equal(loaded.band(crop, 3.0), localiser.band(crop, 3.0))
     assert loaded.balanced_accuracy == localiser.balanced_accuracy
+    assert loaded.precision == localiser.precision
     with pytest.raises(DataError, match="localises Eyeglasses, not Wearing_Hat"):
         load_localiser(path, "Wearing_Hat")
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")

@@ -70,6 +70,7 @@ def test_a_fill_is_crop_sized_and_a_saved_refiner_loads_as_it_was(
     loaded = load_refiner(path, "Eyeglasses", run_id=1)
     np.testing.assert_array_equal(loaded.fill(crop, decoded, band), fill)
     assert loaded.band_error == refiner.band_error
+    assert loaded.precision == refiner.precision
     with pytest.raises(DataError, match="refines Eyeglasses, not Wearing_Hat"):
         load_refiner(path, "Wearing_Hat", run_id=1)
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")

@@ -21,7 +21,7 @@ from featurechanger.data.synth import write_synthetic
 from featurechanger.errors import ConfigError, DataError
 from featurechanger.jobs.store import job_summary
 from featurechanger.models.checkpoint import read_checkpoint
-from featurechanger.training import loop
+from featurechanger.training import device, loop
 from featurechanger.training.batches import EpochBatches
 from featurechanger.training.loop import TrainingInterrupted, train
 from featurechanger.training.lr import LR_SCHEDULES, LearningRate
@@ -241,6 +241,25 @@ def test_time_budget_stops_cleanly_and_resumes(shards: str, settings: Settings) 
         train(TrainOptions(resume=run_id), settings, progress=False)
 
 
+def test_a_run_records_the_precision_auto_chose_and_resumes_in_it(
+        shards: str, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    options = {"data": shards, "steps": 4, "batch_size": 16}
+    monkeypatch.setattr(device, "cpu_computes_bf16", lambda: True)
+    bf16 = train(TrainOptions(**options), settings, progress=False)
+    stopped = train(TrainOptions(minutes=0, **options), settings, progress=False)
+    monkeypatch.setattr(device, "cpu_computes_bf16", lambda: False)
+    fp32 = train(TrainOptions(**options), settings, progress=False)
+    assert [get_run(settings, run).train_config["precision"] for run in (bf16, stopped, fp32)] \
+        == ["bf16", "bf16", "fp32"]
+    first, second = final_checkpoint(settings, bf16), final_checkpoint(settings, fp32)
+    assert not all(torch.equal(tensor, second["state_dict"][name])
+                   for name, tensor in first["state_dict"].items()
+                   if isinstance(tensor, torch.Tensor))
+    # `auto` would pick fp32 now; the resumed run goes on in the bf16 it recorded.
+    train(TrainOptions(resume=stopped), settings, progress=False)
+    assert_same_training_state(first, final_checkpoint(settings, stopped))
+
+
 def test_dfc_without_weights_stops_before_the_first_step(shards: str, settings: Settings) -> None:
     with pytest.raises(ConfigError, match="vgg19-dcbb9e9d.pth"):
         train(TrainOptions(data=shards, loss="dfc", steps=1), settings, progress=False)
@@ -256,6 +275,7 @@ def test_pca_baseline_is_fitted_and_saved_like_a_model(shards: str, settings: Se
     assert model.encode(torch.rand(2, 3, 64, 64)).shape == (2, 100)
     [record] = run_metrics(settings, run_id)
     assert record.val_psnr > 15
+    assert get_run(settings, run_id).train_config["precision"] == "fp32"  # closed form
     with pytest.raises(DataError, match="needs more than 400 training images; got 240"):
         train(TrainOptions(model="pca", data=shards, latent_dim=200), settings, progress=False)
     assert len(list_runs(settings)) == 1
@@ -280,12 +300,14 @@ def test_train_and_runs_commands_report_as_json(shards: str, home: Path, tmp_pat
     assert shown["state"] == "completed" and Path(shown["checkpoint"]).is_file()
     assert set(shown["metrics"]) >= {"val_psnr", "val_ssim", "val_loss"}
     assert shown["vgg_weights"] == "random" and "random" in shown["note"]
+    assert shown["precision"] in ("bf16", "fp32")  # what `auto` chose here
     assert Image.open(tmp_path / "curves.png").width > 0
 
     listed = CliRunner().invoke(main, ["runs", "list"])
     assert "random VGG" in listed.output
     human = CliRunner().invoke(main, ["runs", "show", str(run_id)])
     assert "NOTE: DFC loss with random (untrained) VGG19 features" in human.output
+    assert f"loss dfc, {shown['precision']}" in human.output
     tested = invoke("runs", "evaluate", str(run_id), "--split", "test", "--json")
     assert tested["images"] == 30 and tested["resolution"] == 32 and tested["psnr"] > 5
     assert "random" in tested["note"]

@@ -35,6 +35,7 @@ from featurechanger.evaluation.classifier import (balanced_accuracy, positive_we
                                                   train_in_batches)
 from featurechanger.render.compose import spread, square_max
 from featurechanger.render.images import resize, write_atomically
+from featurechanger.training.device import pick_precision
 
 RESOLUTION = 64
 TOP_SHARE = 0.05
@@ -86,6 +87,7 @@ class Localiser:
     attribute: str
     net: LocaliserNet
     balanced_accuracy: float  # on the validation split
+    precision: str = "fp32"  # what training computed in (featurechanger.training.device)
 
     @torch.inference_mode()
     def band(self, crop: np.ndarray, model_pixel: float, top_share: float | None = None,
@@ -127,7 +129,8 @@ def _region_around_peak(mask: np.ndarray, logits: np.ndarray) -> np.ndarray:
 def train_localiser(attribute: str, train_images: np.ndarray, train_labels: np.ndarray,
                     val_images: np.ndarray, val_labels: np.ndarray, *, epochs: int = 2,
                     top_share: float = TOP_SHARE, batch_size: int = 64, lr: float = 2e-3,
-                    seed: int = 0, device: torch.device | str = "cpu") -> Localiser:
+                    seed: int = 0, device: torch.device | str = "cpu",
+                    precision: str = "auto") -> Localiser:
     """Train on (N, 64, 64, 3) uint8 images with (N, 40) 0/1 labels, positives of `attribute`
     weighted by the class ratio (a balanced loss); report balanced accuracy on the val split.
     `top_share`: about the share of a face crop the object covers."""
@@ -149,12 +152,13 @@ def train_localiser(attribute: str, train_images: np.ndarray, train_labels: np.n
         x = images_to_tensor(train_images[rows]).to(device)
         return loss_function(net.image_logits(x), torch.from_numpy(targets[rows]).to(device))
 
+    precision = pick_precision(precision, device)
     train_in_batches(net, batch_loss, len(targets), epochs=epochs, batch_size=batch_size, lr=lr,
-                     generator=generator, desc=f"{attribute} localiser")
+                     generator=generator, desc=f"{attribute} localiser", precision=precision)
     _settle_batch_norm(net, train_images[generator.permutation(len(targets))[:SETTLE_IMAGES]])
     predicted = _image_logits(net, val_images) > 0
     accuracy = balanced_accuracy(predicted[:, None], val_labels[:, column:column + 1])[0]
-    return Localiser(attribute, net.cpu(), float(accuracy))
+    return Localiser(attribute, net.cpu(), float(accuracy), precision)
 
 
 @torch.no_grad()
@@ -197,7 +201,7 @@ def save_localiser(path: Path, localiser: Localiser, source: str) -> Path:
     """Write the localiser (attribute, weights, validation accuracy, data source) atomically."""
     payload = {"format": FORMAT, "attribute": localiser.attribute, "width": localiser.net.width,
                "top_share": localiser.net.top_share, "source": source,
-               "balanced_accuracy": localiser.balanced_accuracy,
+               "balanced_accuracy": localiser.balanced_accuracy, "precision": localiser.precision,
                "state_dict": {k: v.cpu() for k, v in localiser.net.state_dict().items()}}
     return write_atomically(Path(path), lambda target: torch.save(payload, target))
 
@@ -207,7 +211,8 @@ def load_localiser(path: Path, attribute: str) -> Localiser:
                            missing_localiser(Path(path), attribute))
     net = LocaliserNet(payload["width"], payload["top_share"])
     net.load_state_dict(payload["state_dict"])
-    return Localiser(attribute, net.eval(), payload["balanced_accuracy"])
+    return Localiser(attribute, net.eval(), payload["balanced_accuracy"],
+                     payload.get("precision", "fp32"))
 
 
 def load_payload(path: Path, file_format: str, kind: str, verb: str, attribute: str,

@@ -40,6 +40,7 @@ from featurechanger.evaluation.classifier import train_in_batches
 from featurechanger.evaluation.regions import Box, eye_band
 from featurechanger.latent.encoding import decode_latents, encode_images
 from featurechanger.render.images import resize, to_uint8, write_atomically
+from featurechanger.training.device import pick_precision
 
 # RESOLUTION, the localiser's: a removal shrinks each crop once for both nets.
 FORMAT = "featurechanger-refiner"
@@ -111,6 +112,7 @@ class Refiner:
     # {"decoded": the decoder's reconstruction, "refined": the refiner's}.
     band_error: dict[str, float]
     occluded: bool = False  # trained on reconstructions of faces wearing drawn spectacles
+    precision: str = "fp32"  # what training computed in (featurechanger.training.device)
 
     @torch.inference_mode()
     def fill(self, crop: np.ndarray, decoded: np.ndarray, band: np.ndarray,
@@ -130,7 +132,7 @@ class Refiner:
 def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epochs: int = 2,
                   batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
                   see_through: bool = False, occluded: bool = False,
-                  device: torch.device | str = "cpu") -> Refiner:
+                  device: torch.device | str = "cpu", precision: str = "auto") -> Refiner:
     """Train on the shard set's train faces without `attribute`, report on its val faces.
     `see_through`: the net also sees the photo inside the band, with spectacles drawn over it
     (featurechanger.editing.occluders), and learns to keep what they leave uncovered.
@@ -172,13 +174,16 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
         pixels = _weighted_l1(refined, target, weight)
         return pixels + EDGE_WEIGHT * _edge_loss(refined, target, weight)
 
+    precision = pick_precision(precision, device)
     train_in_batches(net, batch_loss, len(train.photos), epochs=epochs, batch_size=batch_size,
-                     lr=lr, generator=generator, desc=f"{attribute} refiner")
+                     lr=lr, generator=generator, desc=f"{attribute} refiner",
+                     precision=precision)
     net.eval()
     val = _training_views(model, shard_set, "val", attribute, np.random.default_rng(seed + 1),
                           device, torch.Generator().manual_seed(seed + 1) if occluded else None)
     return Refiner(attribute, net.cpu(), _band_error(net.cpu(), *val, seed=seed + 1,
-                                                     draw=drawn_per_batch), occluded)
+                                                     draw=drawn_per_batch), occluded,
+                   precision)
 
 
 def _weighted_l1(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -328,6 +333,7 @@ def save_refiner(path: Path, refiner: Refiner, source: str) -> Path:
     payload = {"format": FORMAT, "attribute": refiner.attribute, "width": refiner.net.width,
                "see_through": refiner.net.see_through, "occluded": refiner.occluded,
                "band_error": refiner.band_error, "source": source,
+               "precision": refiner.precision,
                "state_dict": {k: v.cpu() for k, v in refiner.net.state_dict().items()}}
     return write_atomically(Path(path), lambda target: torch.save(payload, target))
 
@@ -337,4 +343,5 @@ def load_refiner(path: Path, attribute: str, run_id: int) -> Refiner:
                            missing_refiner(Path(path), attribute, run_id))
     net = RefinerNet(payload["width"], payload.get("see_through", False))
     net.load_state_dict(payload["state_dict"])
-    return Refiner(attribute, net.eval(), payload["band_error"], payload.get("occluded", False))
+    return Refiner(attribute, net.eval(), payload["band_error"], payload.get("occluded", False),
+                   payload.get("precision", "fp32"))

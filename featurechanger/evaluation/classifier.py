@@ -30,6 +30,7 @@ from featurechanger.data.shards import ShardSet
 from featurechanger.data.torchdata import images_to_tensor
 from featurechanger.errors import DataError
 from featurechanger.render.images import write_atomically
+from featurechanger.training.device import autocast, pick_precision
 from featurechanger.training.lr import LearningRate
 
 RESOLUTION = 64
@@ -66,6 +67,7 @@ class Classifier:
     model: AttributeClassifier
     balanced_accuracy: dict[str, float]  # on the validation split; NaN where a class is absent
     decorrelated: tuple[str, ...] = ()  # attributes the others were trained not to lean on
+    precision: str = "fp32"  # what training computed in (featurechanger.training.device)
 
     @property
     def judged(self) -> tuple[str, ...]:
@@ -112,11 +114,12 @@ def balanced_accuracy(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray
 def train_classifier(train_images: np.ndarray, train_labels: np.ndarray,
                      val_images: np.ndarray, val_labels: np.ndarray, *, epochs: int = 12,
                      batch_size: int = 128, lr: float = 1e-3, seed: int = 0, width: int = 16,
-                     decorrelate: Sequence[str] = (),
-                     device: torch.device | str = "cpu") -> Classifier:
+                     decorrelate: Sequence[str] = (), device: torch.device | str = "cpu",
+                     precision: str = "auto") -> Classifier:
     """Train on (N, 64, 64, 3) uint8 images with (N, 40) 0/1 labels; judge on the val split.
     `width`: the first block's channels (doubled at each of the four blocks).
-    `decorrelate`: attributes the other attributes' predictions must not lean on."""
+    `decorrelate`: attributes the other attributes' predictions must not lean on.
+    `precision`: auto, bf16 or fp32 (featurechanger.training.device.pick_precision)."""
     for name, images in (("training", train_images), ("validation", val_images)):
         if len(images) == 0:
             raise DataError(f"The classifier needs {name} images, and the shard set has none.")
@@ -136,11 +139,13 @@ def train_classifier(train_images: np.ndarray, train_labels: np.ndarray,
     # Annealed: at a constant rate the last steps' jitter (and the batch-norm statistics that
     # follow it) made the judge a lottery; three seeds gave Eyeglasses 0.914 to 0.992 and
     # edit success 57 to 95% on the same edits (docs/CHOOSING-THE-EDIT.md, "A stable judge").
+    precision = pick_precision(precision, device)
     train_in_batches(model, batch_loss, len(train_images), epochs=epochs,
                      batch_size=batch_size, lr=lr, generator=generator, desc="classifier",
-                     anneal=True)
+                     anneal=True, precision=precision)
     accuracy = balanced_accuracy(predict_probabilities(model, val_images) >= 0.5, val_labels)
-    return Classifier(model, dict(zip(ATTRIBUTES, map(float, accuracy))), tuple(decorrelate))
+    return Classifier(model, dict(zip(ATTRIBUTES, map(float, accuracy))), tuple(decorrelate),
+                      precision)
 
 
 def label_weights(labels: np.ndarray, decorrelate: Sequence[str] = ()) -> np.ndarray:
@@ -167,10 +172,13 @@ def label_weights(labels: np.ndarray, decorrelate: Sequence[str] = ()) -> np.nda
 
 def train_in_batches(model: nn.Module, batch_loss: Callable[[np.ndarray], torch.Tensor],
                      count: int, *, epochs: int, batch_size: int, lr: float,
-                     generator: np.random.Generator, desc: str, anneal: bool = False) -> None:
+                     generator: np.random.Generator, desc: str, anneal: bool = False,
+                     precision: str = "fp32") -> None:
     """Adam on `batch_loss(rows)` over `epochs` shuffles of `count` rows, in batches of about
     `batch_size`, with a progress bar; the model is left in training mode. `anneal`: the
-    learning rate falls from `lr` to 0 along a half cosine, so that the last steps settle."""
+    learning rate falls from `lr` to 0 along a half cosine, so that the last steps settle.
+    `precision`: 'bf16' computes the losses under bf16 autocast, 'fp32' in full."""
+    device = next(model.parameters()).device
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     per_epoch = math.ceil(count / batch_size)
     rate = LearningRate(lr, "cosine" if anneal else "constant", warmup_steps=0, anneal_start=0,
@@ -181,7 +189,8 @@ def train_in_batches(model: nn.Module, batch_loss: Callable[[np.ndarray], torch.
         for batch, rows in enumerate(np.array_split(generator.permutation(count), per_epoch)):
             for group in optimiser.param_groups:
                 group["lr"] = rate.at(epoch * per_epoch + batch)
-            loss = batch_loss(rows)
+            with autocast(device, precision):
+                loss = batch_loss(rows)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -203,7 +212,8 @@ def save_classifier(path: Path, classifier: Classifier, source: str) -> Path:
     payload = {"format": FORMAT, "width": classifier.model.width, "source": source,
                "state_dict": {k: v.cpu() for k, v in classifier.model.state_dict().items()},
                "balanced_accuracy": classifier.balanced_accuracy,
-               "decorrelated": list(classifier.decorrelated)}
+               "decorrelated": list(classifier.decorrelated),
+               "precision": classifier.precision}
     return write_atomically(Path(path), lambda target: torch.save(payload, target))
 
 
@@ -218,7 +228,7 @@ def load_classifier(path: Path, device: torch.device | str = "cpu") -> Classifie
     model = AttributeClassifier(payload["width"])
     model.load_state_dict(payload["state_dict"])
     return Classifier(model.to(device).eval(), payload["balanced_accuracy"],
-                      tuple(payload.get("decorrelated", ())))
+                      tuple(payload.get("decorrelated", ())), payload.get("precision", "fp32"))
 
 
 def default_classifier_path(settings: Settings, shard_set: ShardSet,

@@ -19,7 +19,7 @@ from featurechanger.metrics import psnr, ssim, to_8bit
 from featurechanger.models import Autoencoder
 from featurechanger.training import runs
 from featurechanger.training.batches import load_split, resize_to, shard_side, to_float_images
-from featurechanger.training.device import autocast, pick_device
+from featurechanger.training.device import autocast, pick_device, recorded_precision
 from featurechanger.training.report import vgg_note
 
 EVAL_BATCH = 256
@@ -34,16 +34,18 @@ class Evaluation:
 
 
 @torch.no_grad()
-def reconstruct(model: Autoencoder, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(inputs, outputs) float (B, 3, R, R) for uint8 images (B, S, S, 3), R = model.resolution."""
+def reconstruct(model: Autoencoder, images: torch.Tensor,
+                precision: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, outputs) float (B, 3, R, R) for uint8 images (B, S, S, 3), R = model.resolution,
+    computed in `precision` (the run's: validation measures the model as it trains)."""
     inputs = resize_to(to_float_images(images), model.resolution)
-    with autocast(inputs.device):
+    with autocast(inputs.device, precision):
         outputs = model(inputs)
     return inputs, outputs.float()
 
 
 @torch.no_grad()
-def evaluate(model: Autoencoder, images: torch.Tensor, loss_fn: nn.Module,
+def evaluate(model: Autoencoder, images: torch.Tensor, loss_fn: nn.Module, precision: str,
              batch_size: int = EVAL_BATCH) -> Evaluation:
     """Mean loss, PSNR and SSIM over uint8 images (N, S, S, 3), in eval mode; the model's
     train/eval mode is restored afterwards."""
@@ -51,7 +53,7 @@ def evaluate(model: Autoencoder, images: torch.Tensor, loss_fn: nn.Module,
     model.eval()
     loss_sum, psnr_sum, ssim_sum = 0.0, 0.0, 0.0
     for start in range(0, len(images), batch_size):
-        inputs, outputs = reconstruct(model, images[start:start + batch_size])
+        inputs, outputs = reconstruct(model, images[start:start + batch_size], precision)
         loss_sum += loss_fn(outputs, inputs).item() * len(inputs)
         shown = to_8bit(outputs)
         psnr_sum += psnr(shown, inputs).sum().item()
@@ -69,7 +71,7 @@ def evaluate_run(settings: Settings, run_id: int, split: str = "test",
     model = runs.load_run_model(settings, run_id, target)
     data = str(settings.resolve(run.data_path, "data"))
     images = load_split(open_shard_set(data), shard_side(model), split, target)
-    result = evaluate(model, images, nn.MSELoss())
+    result = evaluate(model, images, nn.MSELoss(), recorded_precision(run.train_config, target))
     return {"run_id": run_id, "model": run.model, "split": split, "data": data,
             "note": vgg_note(run),
             "resolution": model.resolution,

@@ -45,7 +45,8 @@ from featurechanger.models.pgae import PGAE
 from featurechanger.training import runs
 from featurechanger.training.batches import (EpochBatches, load_split, resize_to, shard_side,
                                              to_float_images)
-from featurechanger.training.device import autocast, pick_device
+from featurechanger.training.device import (autocast, pick_device, pick_precision,
+                                             recorded_precision)
 from featurechanger.training.evaluate import evaluate, reconstruct
 from featurechanger.training.lr import LearningRate
 from featurechanger.training.options import DCAE_DEFAULT_EPOCHS, TrainOptions
@@ -107,6 +108,9 @@ def train(options: TrainOptions, settings: Settings, progress: bool = True) -> i
     options, checkpoint = _resume(settings, options) if options.resume else (options, None)
     options = replace(options, data=str(Path(options.data).expanduser().resolve()))
     device = pick_device(options.device)
+    # PCA is fitted in closed form, in full precision.
+    options = replace(options, precision="fp32" if options.model == "pca"
+                      else pick_precision(options.precision, device))
     vgg_weights = resolve_vgg_weights(options.vgg_weights) if options.loss == "dfc" else None
     shard_set = open_shard_set(options.data)
 
@@ -157,7 +161,8 @@ def _resume(settings: Settings, options: TrainOptions) -> tuple[TrainOptions, di
     runs.check_resumable(run)
     stored = TrainOptions.from_dict(run.train_config)
     stored = replace(stored, data=str(settings.resolve(run.data_path, "data")),
-                     vgg_weights=run.vgg_weights if stored.loss == "dfc" else None)
+                     vgg_weights=run.vgg_weights if stored.loss == "dfc" else None,
+                     precision=recorded_precision(run.train_config, pick_device(options.device)))
     resumed = stored.resumed_with(options.device, options.minutes, run.id)
     if run.checkpoint is None:  # it stopped before its first checkpoint: start it again
         return resumed, None
@@ -217,7 +222,7 @@ def _fit(session: _Session, plan: _Plan, checkpoint: dict | None, progress: bool
             for group in optimizer.param_groups:
                 group["lr"] = plan.learning_rate.at(step)
             batch = _batch(session, batches, step, phase.resolution)
-            loss = train_step(model, optimizer, session.loss_fn, batch)
+            loss = train_step(model, optimizer, session.loss_fn, batch, options.precision)
             loss_sum += loss
             loss_steps += 1
             done = step + 1
@@ -245,9 +250,10 @@ def _fit(session: _Session, plan: _Plan, checkpoint: dict | None, progress: bool
 
 
 def train_step(model: Autoencoder, optimizer: torch.optim.Optimizer, loss_fn: ReconstructionLoss,
-               batch: torch.Tensor) -> torch.Tensor:
-    """One Adam step on a batch (B, 3, R, R) reconstructing itself; returns the detached loss."""
-    with autocast(batch.device):
+               batch: torch.Tensor, precision: str) -> torch.Tensor:
+    """One Adam step on a batch (B, 3, R, R) reconstructing itself, computed in `precision`
+    ('bf16' or 'fp32'); returns the detached loss."""
+    with autocast(batch.device, precision):
         loss = loss_fn(model(batch), batch)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -279,10 +285,11 @@ def _postfix(loss: float, phase: Phase, schedule: GrowthSchedule | None) -> dict
 def _evaluate_and_record(session: _Session, step: int, epoch: int,
                          train_loss: float | None) -> None:
     """Validation metrics and a reconstruction sheet, recorded in SQL."""
-    model = session.model
-    result = evaluate(model, session.val_images, session.loss_fn)
+    model, precision = session.model, session.options.precision
+    result = evaluate(model, session.val_images, session.loss_fn, precision)
     spread = torch.linspace(0, len(session.val_images) - 1, SHEET_IMAGES).long()
-    inputs, outputs = reconstruct(model, session.val_images[spread.to(session.device)])
+    inputs, outputs = reconstruct(model, session.val_images[spread.to(session.device)],
+                                  precision)
     model.train()
     sheet = write_sheet(inputs, outputs, runs.run_dir(session.settings, session.run_id)
                         / "sheets" / f"step-{step:08d}-{model.resolution}px.png")

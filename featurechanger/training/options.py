@@ -19,6 +19,7 @@ from featurechanger.errors import ConfigError
 MODEL_NAMES = ("dcae", "pgae", "pca")
 LOSS_NAMES = ("mse", "dfc")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "bf16", "fp32")  # featurechanger.training.device.pick_precision
 LR_SCHEDULES = ("cosine", "constant")  # featurechanger.training.lr.LR_SCHEDULES (a test checks)
 DCAE_DEFAULT_EPOCHS = 20
 
@@ -40,6 +41,9 @@ class TrainOptions:
     lr_schedule: str = "cosine"  # cosine | constant (featurechanger.training.lr)
     warmup_steps: int = 300  # linear learning-rate warm-up at the start of a run
     device: str = "auto"  # auto | cpu | cuda
+    # auto | bf16 | fp32: bf16 autocast where the hardware computes bf16 natively. A run records
+    # the precision it resolved to, and a resumed run keeps it.
+    precision: str = "auto"
     seed: int = 0  # model init and batch order; the same seed repeats a run
     minutes: float | None = None  # stop cleanly (checkpoint, state "stopped") after this long
     latent_dim: int = 100
@@ -76,6 +80,7 @@ class TrainOptions:
         _choose("model", self.model, MODEL_NAMES)
         _choose("loss", self.loss, LOSS_NAMES)
         _choose("device", self.device, DEVICES)
+        _choose("precision", self.precision, PRECISIONS)
         _choose("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if self.resume is None and not self.data:
             raise ConfigError("No shard set given: pass --data SHARDS (a folder made by "
@@ -109,6 +114,9 @@ class TrainOptions:
             raise ConfigError("PCA minimises the pixel MSE in closed form; use --loss mse.")
         if self.epochs is not None or self.steps is not None:
             raise ConfigError("PCA is fitted in closed form; --epochs and --steps do not apply.")
+        if self.precision == "bf16":
+            raise ConfigError("PCA is fitted in closed form in full precision; --precision bf16 "
+                              "does not apply.")
 
 
 def _choose(name: str, value: str, valid: tuple[str, ...]) -> None:

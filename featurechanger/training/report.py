@@ -29,6 +29,7 @@ def run_summary(settings: Settings, run: RunRecord, with_configs: bool = True) -
         "model": run.model,
         "state": run.state,
         "loss": run.train_config.get("loss"),
+        "precision": run.train_config.get("precision"),  # None: recorded before the option
         "vgg_weights": run.vgg_weights,
         "note": vgg_note(run),
         "checkpoint": str(runs.run_checkpoint_path(settings, run)) if run.checkpoint else None,
@@ -61,7 +62,8 @@ def _metrics(settings: Settings, last: RunMetricRecord | None) -> dict[str, Any]
 def describe(summary: dict[str, Any]) -> str:
     """`runs show` for people."""
     lines = [f"Run {summary['run_id']}: {summary['model']}, {summary['state']} at step "
-             f"{summary['step']} ({summary['images_seen']} images), loss {summary['loss']}"]
+             f"{summary['step']} ({summary['images_seen']} images), loss {summary['loss']}"
+             + (f", {summary['precision']}" if summary["precision"] else "")]
     if summary["note"]:
         lines.append(f"  NOTE: {summary['note']}")
     lines.append(f"  data:       {summary['data']}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from orchestrator.commands.vectors import device_option
+from orchestrator.commands.vectors import device_option, precision_option
 from orchestrator.output import emit, json_option, settings_from_context
 
 
@@ -39,11 +39,12 @@ def classifier() -> None:
                    "or <shards>-<id>-without-ATTR.pt with --decorrelate ATTR, where evaluate "
                    "looks for the judges of a run's training shards].")
 @device_option
+@precision_option
 @json_option
 @click.pass_context
 def train(ctx: click.Context, data: str, epochs: int, batch_size: int, lr: float, seed: int,
           width: int, decorrelate: tuple[str, ...], out: str | None, device: str,
-          as_json: bool) -> None:
+          precision: str, as_json: bool) -> None:
     """Train a small CNN on the dataset's 40 labels at 64x64 and report, per attribute, its
     balanced accuracy on the val split. Attributes under 90% are left out of preservation.
 
@@ -61,11 +62,11 @@ def train(ctx: click.Context, data: str, epochs: int, batch_size: int, lr: float
     shard_set = open_shard_set(data)
     trained = train_on_shard_set(shard_set, epochs=epochs, batch_size=batch_size, lr=lr,
                                  seed=seed, width=width, decorrelate=decorrelate,
-                                 device=pick_device(device))
+                                 device=pick_device(device), precision=precision)
     path = save_classifier(out or default_classifier_path(settings, shard_set, decorrelate),
                            trained, source=str(shard_set.path))
     emit({"path": str(path), "data": str(shard_set.path), "epochs": epochs, "width": width,
-          "decorrelated": list(decorrelate),
+          "decorrelated": list(decorrelate), "precision": trained.precision,
           "balanced_accuracy": trained.balanced_accuracy, "judged": list(trained.judged),
           "left_out": trained.left_out}, as_json, _describe)
 

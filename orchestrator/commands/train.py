@@ -10,13 +10,14 @@ import click
 
 from featurechanger.training.options import (DEVICES, LOSS_NAMES, LR_SCHEDULES, MODEL_NAMES,
                                              TrainOptions)
+from orchestrator.commands.vectors import precision_option
 from orchestrator.output import settings_from_context
 from orchestrator.submit import submit_job, submit_options
 
 DEFAULTS = TrainOptions()
 # Options that define a run; --resume takes them from the run instead.
 RUN_DEFINING = ("model", "data", "loss", "epochs", "steps", "batch_size", "lr", "lr_schedule",
-                "warmup_steps", "seed",
+                "warmup_steps", "seed", "precision",
                 "latent_dim", "resolution", "vgg_weights", "dfc_weights", "pixel_weight",
                 "fade_images", "stabilise_images", "checkpoint_every")
 
@@ -54,7 +55,8 @@ def _weights(value: str | None) -> tuple[float, ...] | None:
 @click.option("--warmup-steps", type=int, default=DEFAULTS.warmup_steps, show_default=True,
               help="Steps over which the learning rate rises linearly to --lr.")
 @click.option("--device", type=click.Choice(DEVICES), default=DEFAULTS.device,
-              show_default=True, help="auto: CUDA when there is a GPU (with bf16 autocast).")
+              show_default=True, help="auto: CUDA when there is a GPU.")
+@precision_option
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True,
               help="Seeds the model init and the batch order: the same seed repeats a run.")
 @click.option("--resume", type=int, metavar="RUN",
