@@ -9,7 +9,8 @@ For DCAE (32 px) and a grown PGAE (64 px), with the training step of featurechan
   matrix-multiply peak measured in the same run;
 - what the DFC loss (VGG19 up to relu3_1) costs relative to the DCAE itself.
 
-    python bench/training.py --shards SHARDS [--device cpu|cuda] [--batch-size 128]
+    python bench/training.py --shards SHARDS [--device cpu|cuda] [--precision auto|bf16|fp32]
+        [--batch-size 128]
 
 SHARDS is a shard set with 32 and 64 px images (`featurechanger data shard ... --size 32
 --size 64`); the seed-style loader reads the JPEGs of the dataset the shards were built from.
@@ -35,7 +36,7 @@ from featurechanger.models import Autoencoder, build_model
 from featurechanger.training.batches import EpochBatches, load_split, resize_to, to_float_images
 from featurechanger.training.device import pick_device, pick_precision
 from featurechanger.training.loop import train_step
-from featurechanger.training.options import TrainOptions
+from featurechanger.training.options import PRECISIONS, TrainOptions
 
 Batches = Callable[[int], torch.Tensor]  # step -> float (B, 3, R, R) on the device
 
@@ -77,23 +78,23 @@ def make_model(name: str, device: torch.device) -> Autoencoder:
     return model.to(device).train()
 
 
-def flops_per_image(name: str, loss_fn: ReconstructionLoss, device: torch.device) -> float:
+def flops_per_image(name: str, loss_fn: ReconstructionLoss, device: torch.device,
+                    precision: str) -> float:
     """FLOPs of one training step (forward and backward) divided by its images."""
     model = make_model(name, device)
     batch = torch.rand(8, 3, model.resolution, model.resolution, device=device)
     optimizer = torch.optim.Adam(model.parameters())
     with FlopCounterMode(display=False) as counter:
-        train_step(model, optimizer, loss_fn, batch, pick_precision("auto", device))
+        train_step(model, optimizer, loss_fn, batch, precision)
     return counter.get_total_flops() / len(batch)
 
 
 def measure(name: str, loss_fn: ReconstructionLoss, batches: Batches, batch_size: int,
-            steps: int, warmup: int, device: torch.device) -> Timing:
+            steps: int, warmup: int, device: torch.device, precision: str) -> Timing:
     """Train `steps` steps (after `warmup`) on `batches`, timing the data and the whole."""
     model = make_model(name, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     data_time, start = 0.0, 0.0
-    precision = pick_precision("auto", device)  # as `featurechanger train` picks it
     for step in range(warmup + steps):
         if step == warmup:
             synchronize(device)
@@ -151,10 +152,11 @@ def shard_batches(images: torch.Tensor, side: int, batch_size: int,
 
 
 def bench_model(name: str, side: int, shards: str, batch_size: int, steps: int, warmup: int,
-                rounds: int, loader_workers: list[int], peak: float, device: torch.device) -> None:
+                rounds: int, loader_workers: list[int], peak: float, device: torch.device,
+                precision: str) -> None:
     """Print one row per batch source for model `name`, and the cost of loading the shards."""
     mse = ReconstructionLoss().to(device)
-    flops = flops_per_image(name, mse, device)
+    flops = flops_per_image(name, mse, device, precision)
     started = time.perf_counter()
     shard_set = open_shard_set(shards)
     uint8 = load_split(shard_set, side, "train", device)
@@ -171,7 +173,7 @@ def bench_model(name: str, side: int, shards: str, batch_size: int, steps: int, 
     best: dict[str, Timing] = {}
     for _ in range(rounds):  # interleaved rounds, best of each: fair under a shared machine
         for source, batches in sources.items():
-            timing = measure(name, mse, batches, batch_size, steps, warmup, device)
+            timing = measure(name, mse, batches, batch_size, steps, warmup, device, precision)
             if source not in best or timing.images_per_s > best[source].images_per_s:
                 best[source] = timing
     memory_rate = best["in-memory tensors"].images_per_s
@@ -186,21 +188,21 @@ def bench_model(name: str, side: int, shards: str, batch_size: int, steps: int, 
           f"epoch)\n")
 
 
-def bench_dfc(batch_size: int, steps: int, warmup: int, rounds: int,
-              device: torch.device) -> None:
+def bench_dfc(batch_size: int, steps: int, warmup: int, rounds: int, device: torch.device,
+              precision: str) -> None:
     """What the DFC loss adds to a DCAE training step, in FLOPs and in time."""
     mse = ReconstructionLoss().to(device)
     dfc = ReconstructionLoss(DFCLoss("random")).to(device)  # same cost as pretrained weights
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         dfc.dfc.activations(torch.rand(1, 3, 32, 32, device=device))
-    dcae_flops = flops_per_image("dcae", mse, device)
-    dfc_flops = flops_per_image("dcae", dfc, device)
+    dcae_flops = flops_per_image("dcae", mse, device, precision)
+    dfc_flops = flops_per_image("dcae", dfc, device, precision)
     fixed = torch.rand(batch_size, 3, 32, 32, device=device)
     rates = {"mse": 0.0, "dfc": 0.0}
     for _ in range(rounds):
         for kind, loss_fn in (("mse", mse), ("dfc", dfc)):
             timing = measure("dcae", loss_fn, lambda step: fixed, batch_size, steps, warmup,
-                             device)
+                             device, precision)
             rates[kind] = max(rates[kind], timing.images_per_s)
     print(f"DFC loss: VGG19 to relu3_1 is {counter.get_total_flops() / 1e9:.3f} GFLOP per 32 px "
           f"image (forward); a DCAE training image costs {dcae_flops / 1e6:,.0f} MFLOP with MSE "
@@ -213,6 +215,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shards", required=True, help="shard set with 32 and 64 px images")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="what the steps compute in, as `featurechanger train --precision`")
     parser.add_argument("--batch-size", type=int, default=TrainOptions().batch_size,
                         help="images per step [default: the training default]")
     parser.add_argument("--steps", type=int, help="timed steps per measurement "
@@ -231,17 +235,17 @@ def main() -> None:
                                 f", {torch.get_num_threads()} threads")
           + f"; batch {args.batch_size}; best of {rounds} rounds of {steps} timed steps "
           f"after {warmup} warm-up steps")
-    bf16 = pick_precision("auto", device) == "bf16"
-    print(f"training precision: {'bf16 autocast' if bf16 else 'fp32'} (--precision auto)")
-    peak_dtype = torch.bfloat16 if bf16 else torch.float32
+    precision = pick_precision(args.precision, device)
+    print(f"training precision: {precision} (--precision {args.precision})")
+    peak_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     peak = matmul_peak(device, peak_dtype, 8192 if cuda else 2048, 20 if cuda else 3, rounds)
     print(f"matmul peak ({str(peak_dtype).removeprefix('torch.')}): {peak:,.0f} GFLOP/s\n")
     print(f"{'model':6} {'source':22} {'images/s':>9} {'vs memory':>9} {'data wait':>9} "
           f"{'GFLOP/s':>8} {'% peak':>6}")
     for name, side in (("dcae", 32), ("pgae", 64)):
         bench_model(name, side, args.shards, args.batch_size, steps, warmup, rounds,
-                    args.loader_workers, peak, device)
-    bench_dfc(args.batch_size, steps, warmup, rounds, device)
+                    args.loader_workers, peak, device, precision)
+    bench_dfc(args.batch_size, steps, warmup, rounds, device, precision)
 
 
 if __name__ == "__main__":
