@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -9,8 +11,9 @@ import torch
 from featurechanger.errors import ConfigError
 from featurechanger.evaluation.classifier import train_in_batches
 from featurechanger.training import device
+from featurechanger.models import build_model
 from featurechanger.training.device import (autocast, lists_native_bf16, pick_precision,
-                                            recorded_precision)
+                                            recorded_precision, training_layout)
 from featurechanger.training.options import TrainOptions
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
@@ -68,3 +71,16 @@ def test_batches_are_computed_in_the_precision_asked_for(precision: str) -> None
     assert model.weight.dtype == torch.float32  # the weights and Adam stay in full precision
     with autocast(CPU, "fp32"):
         assert not torch.is_autocast_enabled("cpu")
+
+
+def test_bf16_lays_an_autoencoders_weights_out_channels_last_and_fp32_leaves_them() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32)
+    model = build_model("dcae").eval()
+    expected = model(x)
+    for precision, channels_last in (("fp32", False), ("bf16", True)):
+        laid_out = training_layout(copy.deepcopy(model), precision)
+        conv = next(m for m in laid_out.modules() if isinstance(m, torch.nn.Conv2d))
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last) == channels_last
+        assert conv.weight.is_contiguous() != channels_last
+        torch.testing.assert_close(laid_out(x), expected)  # the values are the same

@@ -46,7 +46,7 @@ from featurechanger.training import runs
 from featurechanger.training.batches import (EpochBatches, load_split, resize_to, shard_side,
                                              to_float_images)
 from featurechanger.training.device import (autocast, pick_device, pick_precision,
-                                             recorded_precision)
+                                             recorded_precision, training_layout)
 from featurechanger.training.evaluate import evaluate, reconstruct
 from featurechanger.training.lr import LearningRate
 from featurechanger.training.options import DCAE_DEFAULT_EPOCHS, TrainOptions
@@ -117,10 +117,12 @@ def train(options: TrainOptions, settings: Settings, progress: bool = True) -> i
     torch.manual_seed(options.seed)
     model = (model_from_checkpoint(checkpoint, f"The latest checkpoint of run {options.resume}")
              if checkpoint else _new_model(options)).to(device)
+    model = training_layout(model, options.precision)
     train_images = load_split(shard_set, shard_side(model), "train", device)
     val_images = load_split(shard_set, shard_side(model), "val", device)
     loss_fn = build_loss(options.loss, vgg_weights, options.dfc_layer_weights,
                          options.pixel_weight, options.seed).to(device)
+    loss_fn = training_layout(loss_fn, options.precision)
     if isinstance(model, PCA):
         model.config.check_training_size(len(train_images))
     plan = None if isinstance(model, PCA) else _plan(options, model, len(train_images), device)
