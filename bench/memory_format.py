@@ -1,14 +1,15 @@
-"""What storing convolution weights channels-last (NHWC) would gain when training on the CPU:
-one training step of each net the project trains, its weights NCHW (as now) against
-channels-last, side by side in one run.
+"""What storing convolution weights channels-last (NHWC) would gain when training on the CPU
+in fp32: one training step of each net the project trains, its weights NCHW (as fp32 trains)
+against channels-last, side by side in one run. bench/precision.py measures the same in bf16,
+where the autoencoders do train channels-last.
 
     python bench/memory_format.py [--steps 8] [--rounds 3]
 
 Each net runs on random inputs of its training shape and batch size, laid out as the training
 paths give them: images are stored (B, H, W, C) and permuted, so they reach the first
 convolution channels-last already, and only the weights' layout differs between the arms. Rounds
-are interleaved and the best of each is shown. README ("Models and training") says why the
-layout is not the default yet.
+are interleaved and the best of each is shown. README ("Models and training") says why fp32
+keeps NCHW for now.
 """
 
 from __future__ import annotations
