@@ -51,7 +51,7 @@ GRID_ATTRIBUTES = "-Eyeglasses,Smiling,Blond_Hair,Mustache"
               help=f"{QUICK.faces:,} faces and {QUICK.train_epochs} training epochs: a minute or "
                    f"two on 2 cores (CI runs it). Without it: "
                    f"{FULL.faces:,} faces, {FULL.train_epochs} epochs; on 2 CPU cores 8.4 "
-                   f"to 9.1 minutes in all where training computes in bf16, 17.1 in fp32 (see "
+                   f"to 9.1 minutes in all where training computes in bf16, 16 to 17 in fp32 (see "
                    f"--precision), with each step's time in the report (README).")
 @precision_option
 @json_option
