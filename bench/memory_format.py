@@ -25,6 +25,7 @@ from featurechanger.editing.localiser import LocaliserNet
 from featurechanger.editing.refiner import RefinerNet
 from featurechanger.evaluation.classifier import AttributeClassifier
 from featurechanger.models import build_model
+from featurechanger.training.device import autocast
 
 Loss = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
@@ -47,7 +48,8 @@ NETS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], Loss]] = {
 
 
 def step_seconds(make: Callable[[], nn.Module], shape: tuple[int, ...], loss_of: Loss,
-                 channels_last: bool, steps: int) -> float:
+                 channels_last: bool, steps: int, precision: str = "fp32") -> float:
+    """Seconds per training step, the loss computed in `precision` (bench/precision.py)."""
     torch.manual_seed(0)
     net = make().train()
     if channels_last:
@@ -58,7 +60,8 @@ def step_seconds(make: Callable[[], nn.Module], shape: tuple[int, ...], loss_of:
     for step in range(2 + steps):  # two warm-up steps
         if step == 2:
             start = time.perf_counter()
-        loss = loss_of(net, x)
+        with autocast(torch.device("cpu"), precision):
+            loss = loss_of(net, x)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -16,19 +16,18 @@ which is what `--precision auto` goes by.
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from featurechanger.losses import DFCLoss, ReconstructionLoss
 from featurechanger.models import build_model
-from featurechanger.training.device import autocast, cpu_computes_bf16, training_layout
-from memory_format import NETS, Loss
+from featurechanger.training.device import cpu_computes_bf16
+from memory_format import NETS, step_seconds
 
-CPU = torch.device("cpu")
-ARMS = ("fp32", "bf16 NCHW", "bf16 channels-last")
+# precision, channels-last weights (training_layout's choice for the autoencoders in bf16)
+ARMS = {"fp32": ("fp32", False), "bf16 NCHW": ("bf16", False),
+        "bf16 channels-last": ("bf16", True)}
 
 
 class DCAEWithDFC(nn.Module):
@@ -42,27 +41,6 @@ class DCAEWithDFC(nn.Module):
         return self.loss(self.model(x), x)
 
 
-def step_seconds(make: Callable[[], nn.Module], shape: tuple[int, ...], loss_of: Loss,
-                 arm: str, steps: int) -> float:
-    torch.manual_seed(0)
-    precision = arm.split()[0]
-    net = make().train()
-    if arm == "bf16 channels-last":
-        net = training_layout(net, precision)
-    batch, channels, height, width = shape
-    x = torch.rand(batch, height, width, channels).permute(0, 3, 1, 2)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-    for step in range(2 + steps):  # two warm-up steps
-        if step == 2:
-            start = time.perf_counter()
-        with autocast(CPU, precision):
-            loss = loss_of(net, x)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return (time.perf_counter() - start) / steps
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=6, help="timed steps per measurement")
@@ -74,8 +52,9 @@ def main() -> None:
     best: dict[tuple[str, str], float] = {}
     for _ in range(args.rounds):
         for name, (make, shape, loss_of) in nets.items():
-            for arm in ARMS:
-                seconds = step_seconds(make, shape, loss_of, arm, args.steps)
+            for arm, (precision, channels_last) in ARMS.items():
+                seconds = step_seconds(make, shape, loss_of, channels_last, args.steps,
+                                       precision)
                 best[name, arm] = min(best.get((name, arm), seconds), seconds)
     print(f"{'net':16} {'batch':>5} {'fp32 ms':>8} {'bf16 NCHW':>10} {'speed-up':>8} "
           f"{'bf16 ch-last':>12} {'speed-up':>8}")
