@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated FEATURECHANGER_HOME, and a private PostgreSQL database."""
+"""Shared fixtures: an isolated FEATURECHANGER_HOME, a private PostgreSQL database, and fp32
+training unless a test asks for bf16."""
 
 from __future__ import annotations
 
@@ -12,10 +13,22 @@ from sqlalchemy import create_engine, text
 
 from featurechanger.config import Settings, load_settings
 from featurechanger.db.session import dispose_engines
+from featurechanger.training import device
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "FEATURECHANGER_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fp32_unless_asked() -> Iterator[None]:
+    """`--precision auto` computes in fp32 in this process whatever the CPU (from the session's
+    start, before any module's fixtures train): bf16 kernels round differently on different
+    CPUs (AMX, AVX-512 bf16), and the thresholds of tests on toy-sized nets must not depend on
+    them (two did). Tests of bf16 ask for it, or patch this back."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(device, "cpu_computes_bf16", lambda: False)
+        yield
 
 
 @pytest.fixture
