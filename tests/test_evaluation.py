@@ -45,6 +45,13 @@ def test_mean_interval_narrows_with_more_samples() -> None:
     assert large.high - large.low < (small.high - small.low) / 5
 
 
+def test_mean_interval_of_shares_stays_within_0_and_1() -> None:
+    shares = np.array([1.0] * 10 + [0.6, 0.7])  # few images, mostly all kept
+    unbounded, bounded = intervals.mean(shares), intervals.mean(shares, bounds=(0.0, 1.0))
+    assert unbounded.high > 1.0
+    assert bounded.high == 1.0 and bounded.low == unbounded.low
+
+
 def test_balanced_accuracy_weighs_both_classes_and_marks_absent_ones() -> None:
     labels = np.zeros((10, 40), dtype=np.uint8)
     labels[:2, 0] = 1  # 2 positives, 8 negatives

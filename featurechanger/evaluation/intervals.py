@@ -33,12 +33,17 @@ def proportion(successes: np.ndarray) -> Estimate:
     return Estimate(share, max(0.0, centre - half), min(1.0, centre + half), n)
 
 
-def mean(values: np.ndarray) -> Estimate:
-    """Mean of per-image values with a normal interval (the evaluation uses 1,000+ images)."""
+def mean(values: np.ndarray, bounds: tuple[float, float] = (-math.inf, math.inf)) -> Estimate:
+    """Mean of per-image values with a normal interval (the evaluation uses 1,000+ images).
+
+    The interval is cut to `bounds`, the range the values can take (a share of attributes kept
+    lies in [0, 1], and so does its mean), which a normal interval over few images can exceed.
+    """
     samples = np.asarray(values, dtype=np.float64)
     n = len(samples)
     if n == 0:
         return Estimate(math.nan, math.nan, math.nan, 0)
     average = float(samples.mean())
     half = Z95 * float(samples.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
-    return Estimate(average, average - half, average + half, n)
+    low, high = bounds
+    return Estimate(average, max(low, average - half), min(high, average + half), n)

@@ -221,7 +221,7 @@ def summarise(scores: Scores, classifier: Classifier, spec: EditSpec) -> dict:
         judged = scores.judged(version)
         kept = judged[:, others] == photo[:, others]
         estimates[f"{prefix}success"] = intervals.proportion(_flipped(judged, targets))
-        estimates[f"{prefix}preserved"] = intervals.mean(kept.mean(1))
+        estimates[f"{prefix}preserved"] = intervals.mean(kept.mean(1), bounds=(0.0, 1.0))
         estimates[f"{prefix}male_preserved"] = intervals.proportion(
             judged[:, male] == photo[:, male])
         if labels is not None:  # against the label: the judge's own error counts once
