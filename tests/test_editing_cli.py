@@ -198,6 +198,8 @@ def test_evaluate_judges_with_the_classifier_decorrelated_from_the_edit(trained:
     assert (removal["judge"], removal["judge_decorrelated"]) == (without["path"], ["Eyeglasses"])
     addition = _invoke(*evaluate, "--add", "Smiling")  # no judge decorrelated from Smiling
     assert (addition["judge"], addition["judge_decorrelated"]) == (plain["path"], [])
+
+
 def test_bad_names_and_missing_sets_are_one_line_errors(trained: dict) -> None:
     run_id = trained["run_id"]
     result = CliRunner().invoke(main, ["vectors", "--run", run_id, "--keep", "Eyeglass"])
@@ -206,3 +208,8 @@ def test_bad_names_and_missing_sets_are_one_line_errors(trained: dict) -> None:
     missing = CliRunner().invoke(main, ["grid", "--run", run_id, "--images", "000001.jpg",
                                         "--attributes", "Smiling", "--out", "g.png"])
     assert missing.exit_code == 1 and f"featurechanger vectors --run {run_id}" in missing.output
+    kept = _invoke("vectors", "--run", run_id, "--keep", "Male", "--device", "cpu")
+    plain = CliRunner().invoke(main, ["grid", "--run", run_id, "--images", "000001.jpg",
+                                      "--attributes", "Smiling", "--out", "g.png"])
+    assert plain.exit_code == 1 and "no vector set without --keep" in plain.output
+    assert f"set {kept['vector_set_id']} (mean, keeping Male)" in plain.output

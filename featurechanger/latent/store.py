@@ -85,6 +85,12 @@ def list_vector_sets(settings: Settings, run_id: int) -> list[dict]:
                  "created_at": r.created_at.isoformat(timespec="seconds")} for r in records]
 
 
+def _describe_set(listed: dict) -> str:
+    """A listed vector set in a few words, for an error message: "set 3 (mean, keeping Male)"."""
+    keep = f", keeping {', '.join(listed['keep'])}" if listed["keep"] else ""
+    return f"set {listed['vector_set_id']} ({listed['method']}{keep})"
+
+
 def vector_set_for_run(settings: Settings, run_id: int, vector_set_id: int | None = None,
                        keep: Iterable[str] = ()) -> VectorSet:
     """Vector set `vector_set_id`, else the run's newest plain set with exactly `keep`.
@@ -99,11 +105,14 @@ def vector_set_for_run(settings: Settings, run_id: int, vector_set_id: int | Non
         matches = [s for s in sets if s["method"] == "mean" and tuple(s["keep"]) == tuple(keep)
                    and s["checkpoint"] == current]
         if not matches:
-            kept = f" keeping {', '.join(keep)}" if keep else ""
+            kept = f" keeping {', '.join(keep)}" if keep else " without --keep"
             flags = "".join(f" --keep {name}" for name in keep)
+            others = [_describe_set(s) for s in sets if s["checkpoint"] == current]
+            instead = (f", or pass --vectors ID to use one of its sets for this checkpoint: "
+                       f"{', '.join(others)}" if others else "")
             raise ConfigError(f"Run {run_id!r} has no vector set{kept} for its current "
                               f"checkpoint; compute one with `featurechanger vectors --run "
-                              f"{run_id}{flags}`, or pass --vectors ID.")
+                              f"{run_id}{flags}`{instead}.")
         return load_vector_set(settings, matches[-1]["vector_set_id"])
     chosen = next((s for s in sets if s["vector_set_id"] == vector_set_id), None)
     if chosen is None:
