@@ -1,5 +1,6 @@
 """`featurechanger demo --quick`, the README's main command on a small set, end to end: every
-step's job succeeds and every file it announces is there. It takes a few minutes on 2 cores."""
+step's job succeeds and every file it announces is there. It takes a few minutes on 2 cores.
+And the sizes the full demo picks for the precision its nets train in."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from orchestrator.commands.demo import QUICK, demo_size
 
 # The demo's own limit (1,200 s) applies, not the suite's 600 s: on a loaded 2-core machine the
 # quick demo has been seen to take 5 to 10 minutes.
@@ -24,6 +27,7 @@ def test_the_quick_demo_runs_every_step_and_says_where_everything_is(
                           capture_output=True, text=True, timeout=1200)
     assert demo.returncode == 0, demo.stderr[-3000:]
     made = json.loads(demo.stdout)
+    assert made["face_count"] == QUICK.faces
     assert made["edited_images"] > 0
     edited = sorted(Path(made["edited"]).glob("0*.png"))
     assert len(edited) == made["edited_images"]
@@ -49,3 +53,11 @@ def test_the_quick_demo_runs_every_step_and_says_where_everything_is(
         "shard", "train", "vectors", "edit", "interpolate"}
     assert all(jobs[job_id]["state"] == "succeeded" for job_id in made["jobs"].values())
     assert jobs[made["jobs"]["interpolate"]]["done"] == len(gifs)
+
+
+def test_the_fp32_demo_draws_fewer_faces_but_trains_its_dcae_on_as_many_images() -> None:
+    assert demo_size(quick=True, precision="fp32") == demo_size(quick=True, precision="bf16")
+    bf16, fp32 = demo_size(quick=False, precision="bf16"), demo_size(quick=False, precision="fp32")
+    assert fp32.faces < bf16.faces
+    seen = {size: size.faces * size.train_epochs for size in (bf16, fp32)}
+    assert abs(seen[fp32] - seen[bf16]) / seen[bf16] < 0.05

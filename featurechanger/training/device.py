@@ -33,7 +33,7 @@ def pick_device(choice: str) -> torch.device:
 
 def pick_precision(choice: str, device: torch.device | str) -> str:
     """'bf16' or 'fp32' for training on `device`. 'auto': bf16 where the hardware computes it
-    natively (CUDA; a CPU with AMX or AVX-512 bf16, where a training step ran 1.6 to 3.1 times
+    natively (CUDA; a CPU with AMX or AVX-512 bf16, where a training step ran 1.5 to 3.1 times
     as fast: bench/precision.py), fp32 elsewhere."""
     if choice not in PRECISIONS:
         raise ConfigError(f"Unknown precision {choice!r}. Valid values: {', '.join(PRECISIONS)}.")

@@ -39,6 +39,12 @@ class DemoSize:
 
 FULL = DemoSize(faces=20_000, shard_size=2048, train_epochs=10, train_minutes=8.0,
                 classifier_epochs=6, localiser_epochs=2, refiner_epochs=1)
+# Training in fp32 takes 1.5 to 3.1 times as long per image as in bf16 (README, "bf16 on the
+# CPU"), which put FULL at 16-17 minutes on 2 cores. So where the nets compute in fp32 the demo
+# draws 40% fewer faces, and the DCAE as many more epochs, so that it still sees about as many
+# images (153,600 against 160,000).
+FULL_FP32 = DemoSize(faces=12_000, shard_size=2048, train_epochs=16, train_minutes=8.0,
+                     classifier_epochs=6, localiser_epochs=2, refiner_epochs=1)
 QUICK = DemoSize(faces=2_000, shard_size=512, train_epochs=15, train_minutes=2.0,
                  classifier_epochs=8, localiser_epochs=2, refiner_epochs=2)
 GRID_ATTRIBUTES = "-Eyeglasses,Smiling,Blond_Hair,Mustache"
@@ -49,10 +55,11 @@ GRID_ATTRIBUTES = "-Eyeglasses,Smiling,Blond_Hair,Mustache"
               help="Folder for everything the demo makes [default: HOME/demo].")
 @click.option("--quick", is_flag=True,
               help=f"{QUICK.faces:,} faces and {QUICK.train_epochs} training epochs: a minute or "
-                   f"two on 2 cores (CI runs it). Without it: "
-                   f"{FULL.faces:,} faces, {FULL.train_epochs} epochs; on 2 CPU cores 8.4 "
-                   f"to 9.1 minutes in all where training computes in bf16, 16 to 17 in fp32 (see "
-                   f"--precision), with each step's time in the report (README).")
+                   f"two on 2 cores (CI runs it). Without it: {FULL.faces:,} faces and "
+                   f"{FULL.train_epochs} epochs where training computes in bf16 (8.4 to 9.3 "
+                   f"minutes on 2 CPU cores), {FULL_FP32.faces:,} faces and "
+                   f"{FULL_FP32.train_epochs} epochs where it computes in fp32 (see --precision; "
+                   f"README has the times), with each step's time in the report.")
 @precision_option
 @json_option
 @click.pass_context
@@ -69,8 +76,8 @@ def demo(ctx: click.Context, out: Path | None, quick: bool, precision: str,
     from featurechanger.training.device import pick_device, pick_precision
 
     settings = settings_from_context(ctx)
-    size = QUICK if quick else FULL
     precision = pick_precision(precision, pick_device("auto"))  # one choice for all its nets
+    size = demo_size(quick, precision)
     out = (out or settings.home / "demo").absolute()
     torch.manual_seed(0)
     seconds: dict[str, float] = {}  # each step's wall time, to tell a slow machine from slow code
@@ -121,7 +128,7 @@ def demo(ctx: click.Context, out: Path | None, quick: bool, precision: str,
                               "--keep", "Male", "--data", out / "shards", "--split", "test",
                               "--twin", twins, "--sheet", out / "evaluation-sheet.png")
     payload = {
-        "out": str(out), "faces": str(faces), "twins": str(twins),
+        "out": str(out), "faces": str(faces), "face_count": size.faces, "twins": str(twins),
         "shards": str(out / "shards"), "run_id": run_id,
         "vector_set_id": vectors["vector_set_id"], "classifier": judge["path"],
         "precision": precision,
@@ -136,6 +143,13 @@ def demo(ctx: click.Context, out: Path | None, quick: bool, precision: str,
         "seconds": {name: round(took, 1) for name, took in seconds.items()},
     }
     emit(payload, as_json, _describe)
+
+
+def demo_size(quick: bool, precision: str) -> DemoSize:
+    """The demo's sizes for --quick or not and the precision its nets train in."""
+    if quick:
+        return QUICK
+    return FULL if precision == "bf16" else FULL_FP32
 
 
 @contextlib.contextmanager
@@ -188,7 +202,8 @@ def _describe(payload: dict[str, Any]) -> str:
 
     return "\n".join([
         f"Demo done; everything is under {payload['out']}:",
-        f"  faces            {payload['faces']} (twins without glasses: {payload['twins']})",
+        f"  faces            {payload['face_count']:,} in {payload['faces']} (twins without "
+        f"glasses: {payload['twins']})",
         f"  shards           {payload['shards']}",
         f"  model            run {payload['run_id']} (`featurechanger runs show "
         f"{payload['run_id']}`)",

@@ -22,7 +22,7 @@ device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda
 precision_option = click.option(
     "--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
     help="What training computes in. auto: bf16 autocast where the hardware computes bf16 "
-         "natively (CUDA; a CPU with AMX or AVX-512 bf16: 1.6-3.1x as fast), else fp32. "
+         "natively (CUDA; a CPU with AMX or AVX-512 bf16: 1.5-3.1x as fast), else fp32. "
          "Weights stay fp32; the choice made is recorded with the result.")
 data_option = click.option("--data", type=click.Path(file_okay=False), metavar="SHARDS",
                            help="Shard set to read [default: the one the run was trained on].")
