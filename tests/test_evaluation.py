@@ -4,6 +4,7 @@ whose true edits (twins) are known."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,12 +20,14 @@ from featurechanger.evaluation.classifier import (balanced_accuracy, label_weigh
                                                   load_classifier, positive_weight,
                                                   predict_probabilities, save_classifier,
                                                   train_classifier, train_in_batches)
-from featurechanger.evaluation.quality import Scores, evaluate_edit, judge_view, summarise
+from featurechanger.evaluation.quality import (Scores, evaluate_edit, format_report, judge_view,
+                                              summarise)
 from featurechanger.evaluation.regions import eye_band
 from featurechanger.latent.edits import EditSpec, edit_amount, edit_direction
 from featurechanger.latent.vectors import VectorPlan, shard_stats, vectors_from_stats
 from featurechanger.render.compose import compose
 from tests.editing_world import CROP_BOX, EYES, GLASSES, identity_model, make_world, write_photos
+from orchestrator.output import to_json
 from tests.editing_world import one_thread  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -120,6 +123,20 @@ def test_male_against_the_label_counts_the_judges_error_once() -> None:
     assert report["male_label_preserved"] == pytest.approx(0.9)
     assert report["photo_male_label_preserved"] == pytest.approx(0.9)
     assert report["success"] == 1.0
+
+
+def test_the_printed_report_says_n_a_where_nothing_could_be_measured() -> None:
+    """One face: the distance's interval is infinite; Bald never drawn: no balanced accuracy.
+    The same text from the report and from its --json (where those values are null)."""
+    report = {"n": 1, "edit": {"remove": ["Eyeglasses"]}, "left_out": {"Bald": math.nan,
+                                                                       "Young": 0.81},
+              "success": 1.0, "success_ci": [0.207, 1.0],
+              "truth_psnr": 30.0, "truth_psnr_ci": [-math.inf, math.inf]}
+    printed = format_report(report)
+    assert "success: 100.0% [20.7, 100.0]" in printed
+    assert "truth_psnr: 30.0 dB [n/a, n/a]" in printed
+    assert "Bald n/a, Young 0.81" in printed
+    assert format_report(json.loads(to_json(report))) == printed
 
 
 def test_eye_band_spans_both_eyes_with_anthropometric_margins() -> None:

@@ -27,6 +27,7 @@ Rates carry Wilson 95% intervals; per-image preservation and PSNR/SSIM means car
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,11 +273,19 @@ def format_report(report: dict, keys: Sequence[str] | None = None) -> str:
         percent = name.endswith(("success", "preserved"))
         scale, unit = (100, "%") if percent else (1, " dB" if name.endswith("psnr") else "")
         digits = 1 if percent or name.endswith("psnr") else 3
-        lines.append(f"  {name}: {report[name] * scale:.{digits}f}{unit} "
-                     f"[{low * scale:.{digits}f}, {high * scale:.{digits}f}]")
+        lines.append(f"  {name}: {_shown(report[name], scale, digits)}{unit} "
+                     f"[{_shown(low, scale, digits)}, {_shown(high, scale, digits)}]")
     if report.get("flipped"):
         lines.append("  most flipped by the edit: " + _most_flipped(report))
     if report["left_out"]:
         lines.append("  left out of preservation (validation balanced accuracy < 90%): "
-                     + ", ".join(f"{k} {v:.2f}" for k, v in report["left_out"].items()))
+                     + ", ".join(f"{k} {_shown(v, 1, 2)}" for k, v in report["left_out"].items()))
     return "\n".join(lines)
+
+
+def _shown(value: float | None, scale: float, digits: int) -> str:
+    """A number for a person; 'n/a' where it could not be measured (NaN in the report, null
+    once it has been through JSON: one class only, or an interval over a single face)."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value * scale:.{digits}f}"
