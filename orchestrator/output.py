@@ -14,14 +14,10 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON
 
 def emit(payload: Any, as_json: bool, human: Callable[[Any], str] | str | None = None) -> None:
     """Print `payload` as JSON, or as the human text `human` makes of it."""
-    if as_json:
+    if as_json or human is None:
         click.echo(to_json(payload))
-    elif callable(human):
-        click.echo(human(payload))
-    elif human is not None:
-        click.echo(human)
     else:
-        click.echo(to_json(payload))
+        click.echo(human(payload) if callable(human) else human)
 
 
 def to_json(payload: Any) -> str:
