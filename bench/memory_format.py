@@ -68,6 +68,20 @@ def step_seconds(make: Callable[[], nn.Module], shape: tuple[int, ...], loss_of:
     return (time.perf_counter() - start) / steps
 
 
+def best_step_seconds(nets: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], Loss]],
+                      arms: dict[str, tuple[str, bool]], rounds: int,
+                      steps: int) -> dict[tuple[str, str], float]:
+    """(net, arm) -> the best seconds per step over `rounds` interleaved rounds; an arm is
+    (precision, channels-last weights). Interleaving is fair under a shared machine."""
+    best: dict[tuple[str, str], float] = {}
+    for _ in range(rounds):
+        for name, (make, shape, loss_of) in nets.items():
+            for arm, (precision, channels_last) in arms.items():
+                seconds = step_seconds(make, shape, loss_of, channels_last, steps, precision)
+                best[name, arm] = min(best.get((name, arm), seconds), seconds)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=8, help="timed steps per measurement")
@@ -75,16 +89,11 @@ def main() -> None:
     args = parser.parse_args()
     print(f"CPU, {torch.get_num_threads()} threads; best of {args.rounds} rounds of "
           f"{args.steps} training steps")
-    best: dict[tuple[str, bool], float] = {}
-    for _ in range(args.rounds):
-        for name, (make, shape, loss_of) in NETS.items():
-            for channels_last in (False, True):
-                seconds = step_seconds(make, shape, loss_of, channels_last, args.steps)
-                key = (name, channels_last)
-                best[key] = min(best.get(key, seconds), seconds)
+    best = best_step_seconds(NETS, {"NCHW": ("fp32", False), "NHWC": ("fp32", True)},
+                             args.rounds, args.steps)
     print(f"{'net':14} {'batch':>5} {'NCHW ms':>8} {'NHWC ms':>8} {'speed-up':>8}")
     for name, (_, shape, _) in NETS.items():
-        nchw, nhwc = best[(name, False)], best[(name, True)]
+        nchw, nhwc = best[name, "NCHW"], best[name, "NHWC"]
         print(f"{name:14} {shape[0]:5} {nchw * 1e3:8.1f} {nhwc * 1e3:8.1f} {nchw / nhwc:7.2f}x")
 
 

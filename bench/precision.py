@@ -23,7 +23,7 @@ from torch import nn
 from featurechanger.losses import DFCLoss, ReconstructionLoss
 from featurechanger.models import build_model
 from featurechanger.training.device import cpu_computes_bf16
-from memory_format import NETS, step_seconds
+from memory_format import NETS, best_step_seconds
 
 # precision, channels-last weights (training_layout's choice for the autoencoders in bf16)
 ARMS = {"fp32": ("fp32", False), "bf16 NCHW": ("bf16", False),
@@ -49,13 +49,7 @@ def main() -> None:
     print(f"CPU, {torch.get_num_threads()} threads, native bf16: {cpu_computes_bf16()}; best "
           f"of {args.rounds} rounds of {args.steps} training steps")
     nets = {**NETS, "DCAE + DFC loss": (DCAEWithDFC, (32, 3, 32, 32), lambda net, x: net(x))}
-    best: dict[tuple[str, str], float] = {}
-    for _ in range(args.rounds):
-        for name, (make, shape, loss_of) in nets.items():
-            for arm, (precision, channels_last) in ARMS.items():
-                seconds = step_seconds(make, shape, loss_of, channels_last, args.steps,
-                                       precision)
-                best[name, arm] = min(best.get((name, arm), seconds), seconds)
+    best = best_step_seconds(nets, ARMS, args.rounds, args.steps)
     print(f"{'net':16} {'batch':>5} {'fp32 ms':>8} {'bf16 NCHW':>10} {'speed-up':>8} "
           f"{'bf16 ch-last':>12} {'speed-up':>8}")
     for name, (_, shape, _) in nets.items():
