@@ -72,6 +72,14 @@ def test_vectors_grid_and_gifs(trained: dict) -> None:
     gif = _invoke("interpolate", "--run", run_id, "--image", "000003.jpg", "--add",
                   "Blond_Hair", "--frames", "6", "--out", str(root / "blond.gif"))
     assert Image.open(gif["out"]).n_frames == 6
+    assert gif["vector_set_id"] == plain["vector_set_id"]
+    # --keep picks the conditional set, as with edit and evaluate.
+    kept_grid = _invoke("grid", "--run", run_id, "--images", "000001.jpg", "--attributes",
+                        "Smiling", "--keep", "Male", "--out", str(root / "kept.png"))
+    kept_gif = _invoke("interpolate", "--run", run_id, "--image", "000003.jpg", "--add",
+                       "Smiling", "--keep", "Male", "--frames", "3",
+                       "--out", str(root / "kept.gif"))
+    assert kept_grid["vector_set_id"] == kept_gif["vector_set_id"] == kept["vector_set_id"]
     pair = _invoke("interpolate", "--run", run_id, "--from", "000001.jpg", "--to", "000002.jpg",
                    "--frames", "5", "--out", str(root / "pair.gif"))
     assert Image.open(pair["out"]).n_frames == 5

@@ -105,7 +105,10 @@ def test_interpolate_in_bulk_writes_a_gif_per_selected_image_or_listed_pair(
 @pytest.mark.parametrize("args, message", [
     ([], "Give one of"),
     (["--image", "000001.jpg", "--where", "Male=1"], "Give one of"),
-    (["--pairs", "PAIRS", "--add", "Smiling"], "--add belong to the per-image form"),
+    (["--pairs", "PAIRS", "--add", "Smiling"], "--add belong to the edit forms"),
+    (["--from", "000001.jpg", "--to", "000002.jpg", "--keep", "Male"],
+     "--keep belong to the edit forms"),
+    (["--image", "000001.jpg", "--add", "Smiling", "--frames", "1"], "x>=2"),
     (["--image", "000001.jpg", "--add", "Smiling", "--wait"], "--queue and --wait are for"),
 ])
 def test_interpolate_names_its_forms_when_they_are_mixed(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from orchestrator.commands.vectors import keep_option, vectors_option
 from orchestrator.output import emit, settings_from_context
 from orchestrator.submit import submit_job, submit_options
 
@@ -41,11 +42,8 @@ SPLITS = ("all", "train", "val", "test")
                    "mean (below 0: short of it); K = -0.5 for a removal with blend output "
                    "(its band and refiner do the rest), 8 to add Smiling (the latent holds a "
                    "smile faintly), else 2. Give --strength or --margin, not both.")
-@click.option("--keep", multiple=True, metavar="ATTR",
-              help="Use the run's vector set conditioned to leave ATTR unchanged, e.g. "
-                   "--keep Male (compute it with `featurechanger vectors --keep ATTR`).")
-@click.option("--vectors", "vector_set_id", type=int,
-              help="Vector set id to use [default: the run's newest one matching --keep].")
+@keep_option
+@vectors_option
 @click.option("--where", multiple=True, metavar="ATTR=0|1",
               help="Only images with (1) or without (0) the attribute, e.g. --where "
                    "Eyeglasses=1 (repeatable; all must hold).")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import click
 
-from orchestrator.commands.vectors import SPLITS, data_option, device_option, margin_option
+from orchestrator.commands.vectors import (SPLITS, data_option, device_option, keep_option,
+                                           margin_option, vectors_option)
 from orchestrator.output import emit, json_option, settings_from_context
 
 
@@ -13,9 +14,7 @@ from orchestrator.output import emit, json_option, settings_from_context
 @click.option("--run", "run_id", type=int, required=True, metavar="RUN")
 @click.option("--add", multiple=True, metavar="ATTR", help="Attribute to add (repeatable).")
 @click.option("--remove", multiple=True, metavar="ATTR", help="Attribute to remove (repeatable).")
-@click.option("--keep", multiple=True, metavar="ATTR",
-              help="Use the run's conditional vector set that keeps ATTR fixed (repeatable; "
-                   "compute it first with `featurechanger vectors --run RUN --keep ATTR`).")
+@keep_option
 @click.option("--strength", type=float, metavar="S",
               help="Fixed edit: move every face S times the vector [default: the edit "
                    "default, see `featurechanger edit --help`].")
@@ -32,8 +31,7 @@ from orchestrator.output import emit, json_option, settings_from_context
 @click.option("--twin", type=click.Path(file_okay=False), metavar="DATASET",
               help="The counterfactual twin of --data's dataset (`featurechanger data synth "
                    "... --counterfactual Eyeglasses=0`): adds PSNR/SSIM to the true edit.")
-@click.option("--vectors", "vector_set_id", type=int, metavar="ID",
-              help="Vector set to use [default: the run's newest plain one with these --keep].")
+@vectors_option
 @click.option("--classifier", "classifier_path", type=click.Path(dir_okay=False),
               metavar="FILE", help="Attribute classifier [default: the one `classifier train "
                                   "--decorrelate` made from the run's training shards for the "

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from orchestrator.commands.vectors import data_option, device_option, margin_option
+from orchestrator.commands.vectors import (data_option, device_option, keep_option,
+                                           margin_option, vectors_option)
 from orchestrator.output import emit, json_option, settings_from_context
 
 if TYPE_CHECKING:
@@ -30,15 +31,16 @@ def comma_list(value: str) -> list[str]:
               help="Fixed edit: how far each edit moves, in units of the attribute's vector "
                    "[default: the edit default, see `featurechanger edit --help`].")
 @margin_option
-@click.option("--vectors", "vector_set_id", type=int, metavar="ID",
-              help="Vector set to use [default: the run's newest plain one].")
+@keep_option
+@vectors_option
 @data_option
 @click.option("--out", type=click.Path(dir_okay=False), required=True, metavar="FILE.png")
 @device_option
 @json_option
 @click.pass_context
 def grid(ctx: click.Context, run_id: int, image_ids: str, attributes: str,
-         strength: float | None, margin: float | None, vector_set_id: int | None,
+         strength: float | None, margin: float | None, keep: tuple[str, ...],
+         vector_set_id: int | None,
          data: str | None, out: str, device: str, as_json: bool) -> None:
     """Draw a feature grid: every image with every attribute edit, at the model's resolution."""
     from featurechanger.editing.batch import decode_spec_edit
@@ -55,7 +57,7 @@ def grid(ctx: click.Context, run_id: int, image_ids: str, attributes: str,
     ids = comma_list(image_ids)
     if not specs or not ids:
         raise click.UsageError("Give at least one image id and one attribute.")
-    vectors = vector_set_for_run(settings, run_id, vector_set_id)
+    vectors = vector_set_for_run(settings, run_id, vector_set_id, keep)
     torch_device = pick_device(device)
     model = load_run_model(settings, run_id, torch_device)
     arrays = images_by_id(run_shard_set(settings, run_id, data), model.resolution, ids)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import click
 
 from featurechanger.render.gif import DEFAULT_FRAMES
-from orchestrator.commands.vectors import data_option, device_option, margin_option
+from orchestrator.commands.vectors import (data_option, device_option, keep_option,
+                                           margin_option, vectors_option)
 from orchestrator.output import emit, settings_from_context
 from orchestrator.submit import submit_job, submit_options
 
@@ -34,15 +35,14 @@ FORMS = ("Give one of: --image ID with --add/--remove ATTR (one GIF); --from ID 
 @click.option("--pairs", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
               help="Bulk: a GIF per line 'ID_A ID_B' of FILE, ID_A turning into ID_B "
                    "(OUT/<a>_to_<b>.gif).")
-@click.option("--keep", multiple=True, metavar="ATTR",
-              help="Bulk: use the run's vector set conditioned on ATTR, as with `edit`.")
-@click.option("--frames", type=int, default=DEFAULT_FRAMES, show_default=True)
+@keep_option
+@click.option("--frames", type=click.IntRange(min=2), default=DEFAULT_FRAMES, show_default=True,
+              help="Frames in each GIF, the first and last included.")
 @click.option("--strength", type=float, metavar="S",
               help="Fixed edit strength of the last frame (the seed's GIFs used 2) [default: "
                    "the edit default, see `featurechanger edit --help`].")
 @margin_option
-@click.option("--vectors", "vector_set_id", type=int, metavar="ID",
-              help="Vector set to use [default: the run's newest plain one].")
+@vectors_option
 @data_option
 @click.option("--out", type=click.Path(), required=True, metavar="FILE.gif|DIR",
               help="The GIF; for the bulk forms, the folder of GIFs (<id>.gif) and manifests/.")
@@ -71,6 +71,8 @@ def interpolate(ctx: click.Context, run_id: int, image_id: str | None, add: tupl
     if [pair, image_id is not None, bulk].count(True) != 1 or (
             pair and (start_id is None or end_id is None)):
         raise click.UsageError(FORMS)
+    if pair or pairs is not None:
+        _refuse_edit_options(add=add, remove=remove, keep=keep)
     if bulk:
         _submit_bulk(ctx, run_id=run_id, data=data, out=out, frames=frames, pairs=pairs,
                      edit={"add": list(add), "remove": list(remove), "strength": strength,
@@ -91,7 +93,7 @@ def interpolate(ctx: click.Context, run_id: int, image_id: str | None, add: tupl
 
     settings = settings_from_context(ctx)
     spec = None if pair else EditSpec.parse(add, remove, *edit_amount(strength, margin))
-    vectors = None if pair else vector_set_for_run(settings, run_id, vector_set_id)
+    vectors = None if pair else vector_set_for_run(settings, run_id, vector_set_id, keep)
     torch_device = pick_device(device)
     model = load_run_model(settings, run_id, torch_device)
     shard_set = run_shard_set(settings, run_id, data)
@@ -110,16 +112,21 @@ def interpolate(ctx: click.Context, run_id: int, image_id: str | None, add: tupl
     emit(payload, as_json, lambda p: f"Wrote {p['out']} ({frames} frames).")
 
 
+def _refuse_edit_options(**given: tuple[str, ...]) -> None:
+    """Morphing one image into another edits no attribute: say so rather than ignore them."""
+    named = [f"--{name}" for name, values in given.items() if values]
+    if named:
+        raise click.UsageError(f"--from/--to and --pairs morph one image into another; "
+                               f"{', '.join(named)} belong to the edit forms (--image, "
+                               f"--where/--split).")
+
+
 def _submit_bulk(ctx: click.Context, *, run_id: int, data: str | None, out: str, frames: int,
                  pairs: str | None, edit: dict, device: str, queue: str | None, wait: bool,
                  as_json: bool) -> None:
     """Submit the interpolate job: the listed pairs, or the edit on the selected images."""
     params = {"run": run_id, "data": data, "out": out, "frames": frames}
     if pairs is not None:
-        given = [f"--{name}" for name in ("add", "remove", "keep") if edit[name]]
-        if given:
-            raise click.UsageError(f"--pairs morphs one image into another; {', '.join(given)} "
-                                   "belong to the per-image form (--where/--split).")
         params["pairs"] = pairs
     else:
         params.update(edit)

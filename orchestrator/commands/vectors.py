@@ -26,6 +26,14 @@ precision_option = click.option(
          "Weights stay fp32; the choice made is recorded with the result.")
 data_option = click.option("--data", type=click.Path(file_okay=False), metavar="SHARDS",
                            help="Shard set to read [default: the one the run was trained on].")
+# The editing commands pick a vector set by the labels it keeps (--keep) or by id (--vectors).
+keep_option = click.option(
+    "--keep", multiple=True, metavar="ATTR",
+    help="Use the run's vector set conditioned to leave ATTR unchanged (repeatable), e.g. "
+         "--keep Male; compute it with `featurechanger vectors --run RUN --keep ATTR`.")
+vectors_option = click.option(
+    "--vectors", "vector_set_id", type=int, metavar="ID",
+    help="Vector set to use [default: the run's newest one keeping exactly --keep].")
 margin_option = click.option(
     "--margin", type=float, metavar="K",
     help="Adaptive edit instead of --strength: move each face to K within-class spreads past "
