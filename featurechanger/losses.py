@@ -18,6 +18,7 @@ from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
 from featurechanger.errors import ConfigError
+from featurechanger.torch_files import load_weights_file
 
 VGG_FILE = "vgg19-dcbb9e9d.pth"
 VGG_URL = f"https://download.pytorch.org/models/{VGG_FILE}"
@@ -79,11 +80,7 @@ def vgg19_features(weights: str, seed: int = 0) -> nn.Sequential:
 
 def _features_state(path: str) -> dict[str, torch.Tensor]:
     """The `features.N.*` tensors of a torchvision VGG19 state dict, renamed to `N.*`."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise ConfigError(f"Cannot read VGG19 weights from {path!r} ({error}). Pass "
-                          f"torchvision's {VGG_FILE}.") from error
+    state = load_weights_file(path, "VGG19 weights", f"Pass torchvision's {VGG_FILE}.")
     expected = make_layers(cfgs["E"])[:FEATURE_LAYERS].state_dict()
     renamed = {}
     for key, tensor in expected.items():

@@ -178,7 +178,7 @@ def test_bad_checkpoint_files_give_clear_errors(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "missing.pt")
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(DataError, match="corrupt.pt' is not a readable featurechanger"):
+    with pytest.raises(DataError, match="corrupt.pt' as a featurechanger checkpoint"):
         load_checkpoint(corrupt)
     plain = tmp_path / "plain.pt"
     torch.save(build_model("dcae").state_dict(), plain)

@@ -35,6 +35,7 @@ from featurechanger.evaluation.classifier import (balanced_accuracy, positive_we
                                                   train_in_batches)
 from featurechanger.render.compose import spread, square_max
 from featurechanger.render.images import resize, write_atomically
+from featurechanger.torch_files import load_weights_file
 from featurechanger.training.device import pick_precision
 
 RESOLUTION = 64
@@ -222,10 +223,7 @@ def load_payload(path: Path, file_format: str, kind: str, verb: str, attribute: 
     or another attribute's is a DataError that says so."""
     if not path.is_file():
         raise missing
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many kinds for a damaged file
-        raise DataError(f"Cannot read {kind} {str(path)!r}: {error}. Train it again.") from error
+    payload = load_weights_file(path, f"a featurechanger {kind}", "Train it again.")
     if not isinstance(payload, dict) or payload.get("format") != file_format:
         raise DataError(f"{str(path)!r} is not a featurechanger {kind}.")
     if payload["attribute"] != attribute:

@@ -30,6 +30,7 @@ from featurechanger.data.shards import ShardSet
 from featurechanger.data.torchdata import images_to_tensor
 from featurechanger.errors import DataError
 from featurechanger.render.images import write_atomically
+from featurechanger.torch_files import load_weights_file
 from featurechanger.training.device import autocast, pick_precision
 from featurechanger.training.lr import LearningRate
 
@@ -222,7 +223,8 @@ def load_classifier(path: Path, device: torch.device | str = "cpu") -> Classifie
     if not path.is_file():
         raise DataError(f"No classifier at {str(path)!r}. Train one with `featurechanger "
                         "classifier train --data SHARDS`, or pass --classifier FILE.")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = load_weights_file(path, "an attribute classifier", "Train it again with "
+                                "`featurechanger classifier train`, or pass --classifier FILE.")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DataError(f"{str(path)!r} is not a featurechanger attribute classifier.")
     model = AttributeClassifier(payload["width"])

@@ -18,6 +18,7 @@ import torch
 
 from featurechanger.errors import DataError, FeatureChangerError
 from featurechanger.models import MODELS, Autoencoder, build_model, config_dict
+from featurechanger.torch_files import load_weights_file
 
 FORMAT = "featurechanger-checkpoint"
 VERSION = 1
@@ -49,11 +50,8 @@ def read_checkpoint(path: Path | str) -> dict[str, Any]:
     if not path.is_file():
         raise DataError(f"Checkpoint {str(path)!r} does not exist. `featurechanger runs list` "
                         f"shows the runs and their checkpoints.")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise DataError(f"{str(path)!r} is not a readable featurechanger checkpoint "
-                        f"({type(error).__name__}: {error}).") from error
+    payload = load_weights_file(path, "a featurechanger checkpoint", "Train its run again "
+                                "(`featurechanger runs list` shows which run wrote it).")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DataError(f"{str(path)!r} is not a featurechanger checkpoint (no "
                         f"format={FORMAT!r} entry); it may be a plain state dict.")
