@@ -88,10 +88,10 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     sample = 256
     started, cpu_started = time.perf_counter(), time.process_time()
-    write_synthetic(OUT / "one-core", sample, seed=1, workers=1, progress=False)
+    write_synthetic(OUT / "one-core", sample, seed=1, workers=1, progress=False, replace=True)
     synth_wall = sample / (time.perf_counter() - started)
     synth_cpu = sample / (time.process_time() - cpu_started)  # immune to other processes
-    write_synthetic(faces, args.count, seed=0, progress=False)
+    write_synthetic(faces, args.count, seed=0, progress=False, replace=True)
     started = time.perf_counter()
     shard_set = build_shards(faces, shards, sizes=(32, 64), shard_size=512, progress=False)
     build_rate = args.count / (time.perf_counter() - started)

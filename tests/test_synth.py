@@ -218,9 +218,14 @@ def test_refuses_to_overwrite_a_folder_it_did_not_write(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="is not empty and was not written by `data synth`"):
         write_synthetic(tmp_path, 3, workers=1, progress=False)
     assert (tmp_path / "notes.txt").read_text() == "mine"
-    write_synthetic(tmp_path / "faces", 3, workers=1, progress=False)
-    write_synthetic(tmp_path / "faces", 2, layout="original", workers=1, progress=False)
-    assert len(open_celeba(tmp_path / "faces")) == 2  # an earlier synthetic set is replaced
+    faces = write_synthetic(tmp_path / "faces", 3, workers=1, progress=False)
+    write_synthetic(faces, 3, workers=1, progress=False)  # drawn the same way: drawn again
+    with pytest.raises(DataError, match="holds another synthetic dataset \\(3 faces, seed 0, "
+                                        "kaggle layout\\).*--replace"):
+        write_synthetic(faces, 2, layout="original", workers=1, progress=False)
+    assert len(open_celeba(faces)) == 3
+    write_synthetic(faces, 2, layout="original", workers=1, progress=False, replace=True)
+    assert len(open_celeba(faces)) == 2
 
 
 @pytest.mark.parametrize("kwargs, message", [

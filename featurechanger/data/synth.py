@@ -49,12 +49,14 @@ def partition_of(index: int, count: int) -> int:
 
 def write_synthetic(out: Path | str, count: int, seed: int = 0, layout: str = "kaggle",
                     counterfactual: dict[str, int] | None = None, workers: int | None = None,
-                    progress: bool = True) -> Path:
+                    progress: bool = True, replace: bool = False) -> Path:
     """Write `count` synthetic faces in `layout` into `out`; returns `out`.
 
     The same (count, seed) gives the same files with any number of workers; `counterfactual`
     (e.g. {"Eyeglasses": 0}) gives the same faces with those drawn attributes set.
-    Refuses a non-empty folder unless an earlier run of this generator wrote it.
+    Refuses a non-empty folder unless an earlier run of this generator wrote it, and an earlier
+    synthetic dataset drawn otherwise unless `replace`: shard sets built from it point to its
+    photos.
     """
     out = Path(out)
     if not isinstance(count, int) or count < 1:
@@ -62,7 +64,9 @@ def write_synthetic(out: Path | str, count: int, seed: int = 0, layout: str = "k
     layout_files = layout_by_name(layout)
     changes = check_counterfactual(counterfactual)
     workers = resolve_workers(workers)
-    _prepare(out)
+    drawn = {"generator": "featurechanger.data.synth", "count": count, "seed": seed,
+             "layout": layout, "counterfactual": changes}
+    _prepare(out, drawn, replace)
     image_dir = out / layout_files.image_dirs[0]
     image_dir.mkdir(parents=True)
 
@@ -83,14 +87,13 @@ def write_synthetic(out: Path | str, count: int, seed: int = 0, layout: str = "k
     partitions = np.array([partition_of(i, count) for i in range(count)], dtype=np.uint8)
     identities = np.arange(count, dtype=np.int32) // IMAGES_PER_IDENTITY + 1
     write_annotations(out, layout, ids, labels, partitions, marks, boxes, identities)
-    (out / MARKER).write_text(json.dumps(
-        {"generator": "featurechanger.data.synth", "count": count, "seed": seed, "layout": layout,
-         "counterfactual": changes}, indent=2) + "\n")
+    (out / MARKER).write_text(json.dumps(drawn, indent=2) + "\n")
     return out
 
 
-def _prepare(out: Path) -> None:
-    """Make `out` an empty folder, replacing only an earlier synthetic dataset."""
+def _prepare(out: Path, drawn: dict, replace: bool) -> None:
+    """Make `out` an empty folder, replacing only an earlier synthetic dataset: one drawn the
+    same way (redrawing it gives the same files) or, with `replace`, any."""
     if out.exists() and not out.is_dir():
         raise DataError(f"Output {str(out)!r} is a file; choose a folder path.")
     if out.is_dir() and any(out.iterdir()):
@@ -99,8 +102,29 @@ def _prepare(out: Path) -> None:
                 f"Output folder {str(out)!r} is not empty and was not written by `data synth` "
                 f"(no {MARKER}); choose an empty or new folder."
             )
+        earlier = _read_marker(out)
+        if earlier != drawn and not replace:
+            raise DataError(
+                f"{str(out)!r} holds another synthetic dataset ({_describe_drawn(earlier)}); "
+                f"choose a new folder, or pass --replace to draw over it (shard sets built "
+                f"from it would no longer match its photos).")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+
+
+def _read_marker(out: Path) -> dict:
+    try:
+        return json.loads((out / MARKER).read_text())
+    except (OSError, ValueError):
+        return {}  # a damaged marker describes no drawing: only --replace draws over it
+
+
+def _describe_drawn(drawn: dict) -> str:
+    if not drawn:
+        return f"its {MARKER} is unreadable"
+    changed = ", ".join(f"{name}={value}" for name, value in drawn.get("counterfactual", {}).items())
+    return (f"{drawn.get('count')} faces, seed {drawn.get('seed')}, {drawn.get('layout')} layout"
+            + (f", counterfactual {changed}" if changed else ""))
 
 
 def _write_chunk(chunk: _Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -42,21 +42,25 @@ def _parse_counterfactual(values: tuple[str, ...]) -> dict[str, int]:
               help="Render the same faces with this drawn attribute set (repeatable), e.g. "
                    "Eyeglasses=0: the ground truth of an edit.")
 @click.option("--workers", type=click.IntRange(min=1), help="Processes [default: every core].")
+@click.option("--replace", is_flag=True,
+              help="Draw over an earlier synthetic dataset in OUT drawn with other options.")
 @json_option
 def synth(out: Path, count: int, seed: int, layout: str, counterfactual: tuple[str, ...],
-          workers: int | None, as_json: bool) -> None:
+          workers: int | None, replace: bool, as_json: bool) -> None:
     """Write COUNT synthetic 178x218 faces as a CelebA-format dataset into OUT.
 
     Drawn features follow the labels (glasses, smile, open mouth, sex, hair colour, baldness,
     bangs, mustache, goatee, hat, lipstick, pale skin, age, blur), with CelebA's prevalences and
-    correlations. OUT must be empty, new, or an earlier synthetic dataset (it is replaced).
+    correlations. OUT must be empty, new, or an earlier synthetic dataset drawn with the same
+    options (it is drawn again, the same); one drawn otherwise is replaced only with --replace.
     """
     from featurechanger.data.faces import check_counterfactual
     from featurechanger.data.synth import write_synthetic
 
     changes = check_counterfactual(_parse_counterfactual(counterfactual))
     started = time.perf_counter()
-    write_synthetic(out, count, seed=seed, layout=layout, counterfactual=changes, workers=workers)
+    write_synthetic(out, count, seed=seed, layout=layout, counterfactual=changes, workers=workers,
+                    replace=replace)
     seconds = time.perf_counter() - started
     payload = {"path": str(out.absolute()), "images": count, "seed": seed, "layout": layout,
                "counterfactual": changes, "seconds": round(seconds, 2),

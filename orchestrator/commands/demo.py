@@ -81,10 +81,10 @@ def demo(ctx: click.Context, out: Path | None, quick: bool, precision: str,
     out = (out or settings.home / "demo").absolute()
     torch.manual_seed(0)
     seconds: dict[str, float] = {}  # each step's wall time, to tell a slow machine from slow code
-    with _timed(seconds, "synth"):
-        faces = write_synthetic(out / "faces", size.faces, seed=0)
+    with _timed(seconds, "synth"):  # the demo's own folders: a rerun of another size redraws
+        faces = write_synthetic(out / "faces", size.faces, seed=0, replace=True)
         twins = write_synthetic(out / "faces-without-glasses", size.faces, seed=0,
-                                counterfactual={"Eyeglasses": 0})
+                                counterfactual={"Eyeglasses": 0}, replace=True)
     with _timed(seconds, "shard"):
         shards = _job(settings, "shard", {"dataset": str(faces), "out": str(out / "shards"),
                                           "sizes": [32, 64], "shard_size": size.shard_size})
