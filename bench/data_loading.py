@@ -93,7 +93,8 @@ def main() -> None:
     synth_cpu = sample / (time.process_time() - cpu_started)  # immune to other processes
     write_synthetic(faces, args.count, seed=0, progress=False, replace=True)
     started = time.perf_counter()
-    shard_set = build_shards(faces, shards, sizes=(32, 64), shard_size=512, progress=False)
+    shard_set = build_shards(faces, shards, sizes=(32, 64), shard_size=512, progress=False,
+                             replace=True)
     build_rate = args.count / (time.perf_counter() - started)
 
     def loader(dataset: Dataset) -> DataLoader:

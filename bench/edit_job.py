@@ -95,7 +95,8 @@ def prepare(out: Path, faces: int, existing: Path | None) -> dict:
         dataset = out / "faces"
         if not (dataset / "synthetic.json").exists() or _count(dataset) != faces:
             write_synthetic(dataset, faces, seed=0, replace=True)
-        shards = build_shards(dataset, out / "shards", sizes=(32,), shard_size=SHARD_SIZE).path
+        shards = build_shards(dataset, out / "shards", sizes=(32,), shard_size=SHARD_SIZE,
+                              replace=True).path
     run_id = train(TrainOptions(model="dcae", data=str(shards), steps=20, device="cpu"),
                    settings, progress=False)
     vectors = compute_vector_set(load_run_model(settings, run_id), open_shard_set(shards))

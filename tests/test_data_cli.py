@@ -78,6 +78,24 @@ def test_errors_are_one_line_messages(home: Path, tmp_path: Path) -> None:
     assert not_drawn.exit_code == 1 and "Cannot set 'Attractive'" in not_drawn.output
 
 
+def test_shard_and_synth_refuse_to_draw_over_another_dataset(home: Path, tmp_path: Path) -> None:
+    def invoke(*args: object) -> object:
+        return CliRunner().invoke(main, [str(arg) for arg in args])
+
+    faces, other, shards = tmp_path / "faces", tmp_path / "other", tmp_path / "shards"
+    for folder, seed in ((faces, 0), (other, 1)):
+        assert invoke("data", "synth", folder, "--count", 12, "--seed", seed,
+                      "--workers", 1).exit_code == 0
+    assert invoke("data", "shard", faces, "--out", shards, "--size", 16).exit_code == 0
+    refused = invoke("data", "shard", other, "--out", shards, "--size", 16)
+    assert refused.exit_code == 1 and "holds the shards of another dataset" in refused.output
+    assert invoke("data", "shard", other, "--out", shards, "--size", 16,
+                  "--replace").exit_code == 0
+    refused = invoke("data", "synth", faces, "--count", 10, "--workers", 1)
+    assert refused.exit_code == 1 and "pass --replace" in refused.output
+    assert len(list((faces / "img_align_celeba").rglob("*.jpg"))) == 12
+
+
 def test_data_commands_do_not_import_torch() -> None:
     code = ("import sys; from orchestrator.commands import data; "
             "assert 'torch' not in sys.modules, 'torch imported'")

@@ -103,6 +103,17 @@ def test_fewer_shards_after_a_rebuild_leave_no_stale_ones(dataset: Path, tmp_pat
         shard_set.load(32)
 
 
+def test_the_shards_of_another_dataset_are_rebuilt_only_when_asked(dataset: Path,
+                                                                  tmp_path: Path) -> None:
+    out = tmp_path / "shards"
+    built = _build(dataset, out)
+    other = write_synthetic(tmp_path / "other", COUNT, seed=6, workers=1, progress=False)
+    with pytest.raises(DataError, match=r"holds the shards of another dataset .*--replace"):
+        _build(other, out)
+    assert open_shard_set(out).fingerprint == built.fingerprint  # untouched
+    assert _build(other, out, replace=True).fingerprint == open_celeba(other).fingerprint
+
+
 def test_corrupt_and_missing_images_are_reported_not_sharded(dataset: Path,
                                                               tmp_path: Path) -> None:
     images = dataset / "img_align_celeba/img_align_celeba"

@@ -218,12 +218,13 @@ Decoded = tuple[dict[int, np.ndarray] | None, tuple[int, int, int, int] | str]
 
 def build_shards(dataset_root: Path | str, out: Path | str, sizes: Sequence[int] = (32, 64),
                  shard_size: int = 2048, crop: str = DEFAULT_CROP, workers: int | None = None,
-                 progress: bool = True) -> ShardSet:
+                 progress: bool = True, replace: bool = False) -> ShardSet:
     """Decode every image of the dataset into shards under `out`; returns the shard set.
 
     Reruns are incremental (see the module docstring). Images that cannot be decoded are
     excluded and listed in the manifest with the reason, next to the images missing on disk.
-    Only one build should write to a folder at a time.
+    A shard set of another dataset in `out` is rebuilt only with `replace`. Only one build
+    should write to a folder at a time.
     """
     sizes = _check_sizes(sizes)
     check_crop(crop)
@@ -232,7 +233,7 @@ def build_shards(dataset_root: Path | str, out: Path | str, sizes: Sequence[int]
     workers = resolve_workers(workers)
     dataset = open_celeba(dataset_root)
     out = Path(out).absolute()
-    _check_output(out)
+    check_shard_output(out, dataset.fingerprint, replace)
     out.mkdir(parents=True, exist_ok=True)
     starts = range(0, len(dataset), shard_size)
     plans = [_Plan(_shard_name(k), _shard_key(dataset, rows, sizes, crop), rows)
@@ -255,8 +256,10 @@ def _shard_name(index: int) -> str:
     return f"shard-{index:05d}"
 
 
-def _check_output(out: Path) -> None:
-    """Refuse to write into a folder that holds anything but a shard set."""
+def check_shard_output(out: Path, fingerprint: str, replace: bool = False) -> None:
+    """Refuse to write into a folder that holds anything but a shard set, or, unless
+    `replace`, a shard set of another dataset: runs and vector sets recorded on it would
+    silently come to mean other images."""
     if out.exists() and not out.is_dir():
         raise DataError(f"Shard output {str(out)!r} is a file; choose a folder path.")
     if not out.is_dir():
@@ -267,6 +270,13 @@ def _check_output(out: Path) -> None:
             f"Shard output {str(out)!r} holds {foreign[0]!r}, so it is not a shard set; choose "
             "an empty or new folder."
         )
+    if (out / MANIFEST).is_file() and not replace:
+        built_from = _read_manifest(out / MANIFEST)
+        if built_from["fingerprint"] != fingerprint:
+            raise DataError(
+                f"Shard output {str(out)!r} holds the shards of another dataset "
+                f"({built_from['dataset_root']}); choose a new folder, or pass --replace to "
+                f"rebuild it from this one (runs trained on it would then read other images).")
 
 
 def _is_ours(name: str) -> bool:

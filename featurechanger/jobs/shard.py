@@ -8,11 +8,13 @@ that cannot be used (missing or corrupt) are the job's failed items, each with i
 from __future__ import annotations
 
 import multiprocessing
+from pathlib import Path
 from typing import Any
 
 from featurechanger.config import Settings
 from featurechanger.data.celeba import open_celeba
 from featurechanger.data.images import DEFAULT_CROP, check_crop, check_size
+from featurechanger.data.shards import check_shard_output
 from featurechanger.errors import ConfigError
 from featurechanger.jobs.context import ItemResult, Plan, PlannedTask, TaskContext, TaskOutcome
 from featurechanger.jobs.selection import shard_set_id
@@ -20,7 +22,8 @@ from featurechanger.jobs.selection import shard_set_id
 
 def plan(settings: Settings, params: dict[str, Any]) -> Plan:
     """params: dataset, out (paths), sizes (default [32, 64]), shard_size (2048), crop,
-    workers (decoding processes; default every core)."""
+    workers (decoding processes; default every core), replace (rebuild a shard set of another
+    dataset in out; default false)."""
     sizes = sorted({check_size(size) for size in params.get("sizes") or (32, 64)})
     crop = check_crop(params.get("crop") or DEFAULT_CROP)
     shard_size = params.get("shard_size", 2048)
@@ -30,9 +33,12 @@ def plan(settings: Settings, params: dict[str, Any]) -> Plan:
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"--workers must be a positive number of processes, not {workers!r}.")
     dataset = open_celeba(params["dataset"])
+    replace = bool(params.get("replace", False))
+    check_shard_output(Path(params["out"]).absolute(), dataset.fingerprint, replace)
     stored = {"dataset": settings.relative(dataset.root, "data"),
               "out": settings.relative(params["out"], "data"),
-              "sizes": sizes, "shard_size": shard_size, "crop": crop, "workers": workers}
+              "sizes": sizes, "shard_size": shard_size, "crop": crop, "workers": workers,
+              "replace": replace}
     return Plan(params=stored,
                 tasks=[PlannedTask(item=0, total=len(dataset) + len(dataset.excluded))])
 
@@ -47,7 +53,7 @@ def build_shards(context: TaskContext) -> TaskOutcome:
     shard_set = build(settings.resolve(params["dataset"], "data"),
                       settings.resolve(params["out"], "data"), sizes=params["sizes"],
                       shard_size=params["shard_size"], crop=params["crop"], workers=workers,
-                      progress=context.progress_bars)
+                      progress=context.progress_bars, replace=params.get("replace", False))
     excluded = [ItemResult(item["image_id"], None, item["reason"]) for item in shard_set.excluded]
     return TaskOutcome(done=shard_set.num_images, failed=len(excluded), results=excluded,
                        outputs={"shard_set": params["out"], "shards": shard_set.num_shards},

@@ -83,10 +83,14 @@ def synth(out: Path, count: int, seed: int, layout: str, counterfactual: tuple[s
                    "whole photo resized to a square, as the original project did.")
 @click.option("--workers", type=click.IntRange(min=1),
               help="Processes [default: every core of the machine that builds them].")
+@click.option("--replace", is_flag=True,
+              help="Rebuild OUT when it holds the shards of another dataset (runs trained on "
+                   "it would then read other images).")
 @submit_options
 @click.pass_context
 def shard(ctx: click.Context, dataset: Path, out: Path, sizes: tuple[int, ...], shard_size: int,
-          crop: str, workers: int | None, queue: str | None, wait: bool, as_json: bool) -> None:
+          crop: str, workers: int | None, replace: bool, queue: str | None, wait: bool,
+          as_json: bool) -> None:
     """Decode every image of DATASET once into uint8 shards per resolution under OUT.
 
     Reruns skip the shards that are already complete; images that cannot be read are listed
@@ -95,7 +99,7 @@ def shard(ctx: click.Context, dataset: Path, out: Path, sizes: tuple[int, ...], 
     FEATURECHANGER_BROKER_URL set it is queued to a worker (queue cpu) and its id printed.
     """
     params = {"dataset": str(dataset), "out": str(out), "sizes": list(sizes) or None,
-              "shard_size": shard_size, "crop": crop, "workers": workers}
+              "shard_size": shard_size, "crop": crop, "workers": workers, "replace": replace}
     started = time.perf_counter()
     submit_job(ctx, "shard", params, queue=queue, wait=wait, as_json=as_json, partial_exit=0,
                report=lambda job: (_shard_payload(ctx, job, time.perf_counter() - started),

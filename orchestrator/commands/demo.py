@@ -87,7 +87,8 @@ def demo(ctx: click.Context, out: Path | None, quick: bool, precision: str,
                                 counterfactual={"Eyeglasses": 0}, replace=True)
     with _timed(seconds, "shard"):
         shards = _job(settings, "shard", {"dataset": str(faces), "out": str(out / "shards"),
-                                          "sizes": [32, 64], "shard_size": size.shard_size})
+                                          "sizes": [32, 64], "shard_size": size.shard_size,
+                                          "replace": True})
     with _timed(seconds, "train"):
         trained = _job(settings, "train", {"model": "dcae", "data": str(out / "shards"),
                                            "device": "auto", "epochs": size.train_epochs,
