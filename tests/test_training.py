@@ -318,3 +318,8 @@ def test_resume_refuses_options_that_define_the_run(home: Path) -> None:
     assert result.exit_code != 0
     assert ("--resume 1 continues with the run's stored options; do not give --model"
             in result.output)
+
+
+def test_resuming_an_unknown_run_is_a_one_line_error(home: Path) -> None:
+    result = CliRunner().invoke(main, ["train", "--resume", "99"])
+    assert result.exit_code == 1 and "No training run with id 99" in result.output
