@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import inspect
+from sqlalchemy.engine import make_url
 
 from featurechanger.db.migrate import current_revision, ensure_schema, head_revision, upgrade
 from featurechanger.db.session import get_engine
 from featurechanger.errors import ConfigError
 from orchestrator.cli import main
+from tests.conftest import POSTGRES_ADMIN_URL
 
 TABLES = {"datasets", "shard_sets", "runs", "checkpoints", "run_metrics", "vector_sets",
           "vectors", "jobs", "job_tasks", "results"}
@@ -47,6 +49,19 @@ def test_postgres_needs_explicit_upgrade(postgres_url: str) -> None:
         ensure_schema(postgres_url)
     upgrade(postgres_url)
     ensure_schema(postgres_url)
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "current"], ["runs", "list"],
+                                     ["jobs", "list"]])
+def test_an_unreachable_database_is_a_one_line_error_without_its_password(
+        command: list[str]) -> None:
+    missing = make_url(POSTGRES_ADMIN_URL).set(password="s3cret",
+                                               database="featurechanger_no_such_database")
+    result = CliRunner().invoke(
+        main, ["--database-url", missing.render_as_string(hide_password=False), *command])
+    assert result.exit_code == 1 and "Cannot reach the records database" in result.output
+    assert "featurechanger_no_such_database" in result.output and "s3cret" not in result.output
 
 
 def test_alembic_check_finds_no_drift(home: Path) -> None:

@@ -65,7 +65,7 @@ def test_a_saved_localiser_loads_as_it_was_and_refuses_other_attributes(
     with pytest.raises(DataError, match="localises Eyeglasses, not Wearing_Hat"):
         load_localiser(path, "Wearing_Hat")
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(DataError, match="Cannot read localiser"):
+    with pytest.raises(DataError, match="broken.pt. as a featurechanger localiser"):
         load_localiser(tmp_path / "broken.pt", "Eyeglasses")
 
 

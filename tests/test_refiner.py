@@ -74,7 +74,7 @@ def test_a_fill_is_crop_sized_and_a_saved_refiner_loads_as_it_was(
     with pytest.raises(DataError, match="refines Eyeglasses, not Wearing_Hat"):
         load_refiner(path, "Wearing_Hat", run_id=1)
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(DataError, match="Cannot read refiner"):
+    with pytest.raises(DataError, match="broken.pt. as a featurechanger refiner"):
         load_refiner(tmp_path / "broken.pt", "Eyeglasses", run_id=1)
 
 

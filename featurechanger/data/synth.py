@@ -122,7 +122,8 @@ def _read_marker(out: Path) -> dict:
 def _describe_drawn(drawn: dict) -> str:
     if not drawn:
         return f"its {MARKER} is unreadable"
-    changed = ", ".join(f"{name}={value}" for name, value in drawn.get("counterfactual", {}).items())
+    changed = ", ".join(f"{name}={value}"
+                        for name, value in drawn.get("counterfactual", {}).items())
     return (f"{drawn.get('count')} faces, seed {drawn.get('seed')}, {drawn.get('layout')} layout"
             + (f", counterfactual {changed}" if changed else ""))
 

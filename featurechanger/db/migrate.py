@@ -9,10 +9,12 @@ is behind goes through Alembic. A test keeps `file_head_revision` equal to Alemb
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from featurechanger.db.session import get_engine
+from featurechanger.db.session import get_engine, shown_url
 from featurechanger.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -38,14 +40,15 @@ def upgrade(url: str, revision: str = "head") -> str:
     """Bring the database at `url` to `revision`; returns the revision it is at afterwards."""
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    with reachable(url):
+        command.upgrade(alembic_config(url), revision)
     return current_revision(url) or "base"
 
 
 def current_revision(url: str) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    with get_engine(url).connect() as connection:
+    with reachable(url), get_engine(url).connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -62,8 +65,9 @@ def ensure_schema(url: str) -> None:
     shared database (PostgreSQL) is only checked, because upgrading it is an operator's decision.
     """
     head = file_head_revision()
-    if head is not None and stored_revision(url) == head:
-        return
+    with reachable(url):
+        if head is not None and stored_revision(url) == head:
+            return
     if url.startswith("sqlite"):
         if current_revision(url) != head_revision(url):
             upgrade(url)
@@ -71,9 +75,25 @@ def ensure_schema(url: str) -> None:
     current, head = current_revision(url), head_revision(url)
     if current != head:
         raise ConfigError(
-            f"The database at {url!r} is at schema revision {current or 'none'!r}, but this "
-            f"version needs {head!r}. Run `featurechanger db upgrade` first."
+            f"The database at {shown_url(url)!r} is at schema revision {current or 'none'!r}, "
+            f"but this version needs {head!r}. Run `featurechanger db upgrade` first."
         )
+
+
+@contextmanager
+def reachable(url: str) -> Iterator[None]:
+    """Turn a database that cannot be reached into a ConfigError that says why and what to
+    check, instead of a driver traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        yield
+    except OperationalError as error:
+        reason = (str(error.orig).strip().splitlines() or ["no reason given"])[0]
+        raise ConfigError(
+            f"Cannot reach the records database at {shown_url(url)!r}: {reason}. Check "
+            f"FEATURECHANGER_DATABASE_URL (or --database-url), that its server runs and that the "
+            f"database exists.") from error
 
 
 def stored_revision(url: str) -> str | None:

@@ -59,6 +59,16 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.close()
 
 
+def shown_url(url: str) -> str:
+    """The database URL for messages and logs, its password masked."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot parse has no password to find
+        return url
+
+
 def dispose_engines() -> None:
     """Close every engine of this process (tests, and workers after a fork)."""
     for engine in _engines.values():

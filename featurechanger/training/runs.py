@@ -17,7 +17,7 @@ from featurechanger.data.records import record_shard_set
 from featurechanger.data.shards import ShardSet
 from featurechanger.db.migrate import ensure_schema
 from featurechanger.db.runs import CheckpointRecord, RunMetricRecord, RunRecord
-from featurechanger.db.session import session_scope
+from featurechanger.db.session import session_scope, shown_url
 from featurechanger.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # torch is imported only where a model is loaded: job submission stays light
@@ -87,8 +87,9 @@ def get_run(settings: Settings, run_id: int) -> RunRecord:
     with session_scope(settings.database_url) as session:
         run = session.get(RunRecord, run_id)
     if run is None:
-        raise DataError(f"No training run with id {run_id!r} in {settings.database_url!r}. "
-                        f"`featurechanger runs list` shows the runs.")
+        raise DataError(f"No training run with id {run_id!r} in "
+                        f"{shown_url(settings.database_url)!r}. `featurechanger runs list` shows "
+                        f"the runs.")
     return run
 
 

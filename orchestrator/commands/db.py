@@ -19,10 +19,11 @@ def db() -> None:
 def upgrade(ctx: click.Context, revision: str, as_json: bool) -> None:
     """Apply migrations to the configured database (SQLite default or DATABASE_URL)."""
     from featurechanger.db.migrate import upgrade as run_upgrade
+    from featurechanger.db.session import shown_url
 
     settings = settings_from_context(ctx)
     reached = run_upgrade(settings.database_url, revision)
-    emit({"database_url": _safe(settings.database_url), "revision": reached}, as_json,
+    emit({"database_url": shown_url(settings.database_url), "revision": reached}, as_json,
          lambda p: f"Database {p['database_url']} is at revision {p['revision']}.")
 
 
@@ -32,16 +33,11 @@ def upgrade(ctx: click.Context, revision: str, as_json: bool) -> None:
 def current(ctx: click.Context, as_json: bool) -> None:
     """Show the schema revision of the database and the one this version needs."""
     from featurechanger.db.migrate import current_revision, head_revision
+    from featurechanger.db.session import shown_url
 
     url = settings_from_context(ctx).database_url
-    payload = {"database_url": _safe(url), "revision": current_revision(url),
+    payload = {"database_url": shown_url(url), "revision": current_revision(url),
                "head": head_revision(url)}
     emit(payload, as_json,
          lambda p: f"{p['database_url']}: revision {p['revision']} (head {p['head']})")
 
-
-def _safe(url: str) -> str:
-    """The URL without its password, fit to print."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
