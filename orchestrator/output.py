@@ -5,11 +5,30 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON object for scripts.")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+class OutputFile(click.Path):
+    """A file to write, whose suffix picks its format: refused at once when it is not one of
+    `suffixes`, rather than after the work that was to fill it."""
+
+    def __init__(self, *suffixes: str) -> None:
+        super().__init__(dir_okay=False)
+        self.suffixes = suffixes
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        if Path(path).suffix.lower() not in self.suffixes:
+            self.fail(f"{str(value)!r} does not end in {', '.join(self.suffixes)}: its suffix "
+                      f"picks the format.", param, ctx)
+        return path
 
 
 def emit(payload: Any, as_json: bool, human: Callable[[Any], str] | str | None = None) -> None:

@@ -80,6 +80,10 @@ def test_vectors_grid_and_gifs(trained: dict) -> None:
                        "Smiling", "--keep", "Male", "--frames", "3",
                        "--out", str(root / "kept.gif"))
     assert kept_grid["vector_set_id"] == kept_gif["vector_set_id"] == kept["vector_set_id"]
+    # An output whose suffix names no format it can write is refused before any work.
+    refused = CliRunner().invoke(main, ["grid", "--run", run_id, "--images", "000001.jpg",
+                                        "--attributes", "Smiling", "--out", str(root / "g.txt")])
+    assert refused.exit_code == 2 and "does not end in .png, .jpg, .jpeg" in refused.output
     pair = _invoke("interpolate", "--run", run_id, "--from", "000001.jpg", "--to", "000002.jpg",
                    "--frames", "5", "--out", str(root / "pair.gif"))
     assert Image.open(pair["out"]).n_frames == 5

@@ -109,6 +109,7 @@ def test_interpolate_in_bulk_writes_a_gif_per_selected_image_or_listed_pair(
     (["--from", "000001.jpg", "--to", "000002.jpg", "--keep", "Male"],
      "--keep belong to the edit forms"),
     (["--image", "000001.jpg", "--add", "Smiling", "--frames", "1"], "x>=2"),
+    (["--image", "000001.jpg", "--add", "Smiling"], "does not end in .gif"),
     (["--image", "000001.jpg", "--add", "Smiling", "--wait"], "--queue and --wait are for"),
 ])
 def test_interpolate_names_its_forms_when_they_are_mixed(

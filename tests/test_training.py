@@ -302,6 +302,8 @@ def test_train_and_runs_commands_report_as_json(shards: str, home: Path, tmp_pat
     assert shown["vgg_weights"] == "random" and "random" in shown["note"]
     assert shown["precision"] in ("bf16", "fp32")  # what `auto` chose here
     assert Image.open(tmp_path / "curves.png").width > 0
+    unknown = CliRunner().invoke(main, ["runs", "show", str(run_id), "--plot", "curves.xyz"])
+    assert unknown.exit_code == 2 and "does not end in .png, .pdf, .svg" in unknown.output
 
     listed = CliRunner().invoke(main, ["runs", "list"])
     assert "random VGG" in listed.output

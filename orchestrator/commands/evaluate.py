@@ -7,7 +7,8 @@ import click
 
 from orchestrator.commands.vectors import (SPLITS, data_option, device_option, keep_option,
                                            margin_option, vectors_option)
-from orchestrator.output import emit, json_option, settings_from_context
+from orchestrator.output import (IMAGE_SUFFIXES, OutputFile, emit, json_option,
+                                 settings_from_context)
 
 
 @click.command()
@@ -36,7 +37,7 @@ from orchestrator.output import emit, json_option, settings_from_context
               metavar="FILE", help="Attribute classifier [default: the one `classifier train "
                                   "--decorrelate` made from the run's training shards for the "
                                   "edited attributes, else the plain one].")
-@click.option("--sheet", type=click.Path(dir_okay=False), metavar="FILE.png",
+@click.option("--sheet", type=OutputFile(*IMAGE_SUFFIXES), metavar="FILE.png",
               help="Also write a before/after sheet of the first evaluated faces.")
 @device_option
 @json_option

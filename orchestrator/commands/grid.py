@@ -9,7 +9,8 @@ import click
 
 from orchestrator.commands.vectors import (data_option, device_option, keep_option,
                                            margin_option, vectors_option)
-from orchestrator.output import emit, json_option, settings_from_context
+from orchestrator.output import (IMAGE_SUFFIXES, OutputFile, emit, json_option,
+                                 settings_from_context)
 
 if TYPE_CHECKING:
     from featurechanger.latent.edits import EditSpec
@@ -34,7 +35,8 @@ def comma_list(value: str) -> list[str]:
 @keep_option
 @vectors_option
 @data_option
-@click.option("--out", type=click.Path(dir_okay=False), required=True, metavar="FILE.png")
+@click.option("--out", type=OutputFile(*IMAGE_SUFFIXES), required=True, metavar="FILE.png",
+              help="The grid image (.png, or .jpg).")
 @device_option
 @json_option
 @click.pass_context

@@ -4,6 +4,8 @@ one per pair listed in a file)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from featurechanger.render.gif import DEFAULT_FRAMES
@@ -83,6 +85,9 @@ def interpolate(ctx: click.Context, run_id: int, image_id: str | None, add: tupl
     if queue is not None or wait:
         raise click.UsageError("--queue and --wait are for the bulk forms (--where, --split, "
                                "--pairs); a single GIF is made here.")
+    if Path(out).suffix.lower() != ".gif":
+        raise click.BadParameter(f"{out!r} does not end in .gif: a single GIF is a file "
+                                 f"(the bulk forms write a folder of them).", param_hint="--out")
     from featurechanger.editing.batch import edit_frames, pair_frames
     from featurechanger.editing.inputs import images_by_id, run_shard_set
     from featurechanger.latent.edits import EditSpec, edit_amount, edit_latents

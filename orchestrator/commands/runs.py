@@ -6,7 +6,7 @@ import click
 
 from featurechanger.attributes import SPLITS
 from featurechanger.training.options import DEVICES
-from orchestrator.output import emit, json_option, settings_from_context
+from orchestrator.output import OutputFile, emit, json_option, settings_from_context
 
 
 @click.group()
@@ -29,8 +29,8 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
 
 @runs.command()
 @click.argument("run_id", metavar="RUN", type=int)
-@click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE.png",
-              help="Also draw the loss, PSNR and SSIM curves into this PNG.")
+@click.option("--plot", type=OutputFile(".png", ".pdf", ".svg"), metavar="FILE.png",
+              help="Also draw the loss, PSNR and SSIM curves into this file (.png, .pdf or .svg).")
 @json_option
 @click.pass_context
 def show(ctx: click.Context, run_id: int, plot: str | None, as_json: bool) -> None:
