@@ -75,6 +75,18 @@ def test_cli_help_and_the_worker_parent_do_not_import_torch(code: str) -> None:
     assert subprocess.run([sys.executable, "-c", check], capture_output=True).returncode == 0
 
 
+@pytest.mark.parametrize("process", [["worker", "-Q", "cpu", "--pool", "solo"], ["beat"]])
+def test_a_worker_or_beat_without_a_broker_says_so_and_stops(tmp_path: Path,
+                                                               process: list[str]) -> None:
+    """Celery would otherwise fall back to amqp://localhost, another broker than the CLI's."""
+    env = {"PATH": str(Path(sys.executable).parent), "FEATURECHANGER_HOME": str(tmp_path)}
+    ended = subprocess.run([sys.executable, "-m", "celery", "-A", "worker.celery_app",
+                            *process], env=env, cwd=Path(__file__).parents[1],
+                           capture_output=True, text=True, timeout=120)
+    assert ended.returncode != 0
+    assert "FEATURECHANGER_BROKER_URL is not set" in ended.stdout + ended.stderr
+
+
 @pytest.fixture
 def broker(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> redis.Redis:
     client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)

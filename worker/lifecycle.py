@@ -10,10 +10,10 @@ import os
 import sys
 import threading
 
-from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import (beat_init, worker_init, worker_process_init, worker_ready,
+                            worker_shutdown)
 
 from featurechanger.config import load_settings
-from featurechanger.errors import ConfigError
 from featurechanger.jobs.store import requeue_stale
 from featurechanger.jobs.workers import worker_beat, worker_offline, worker_online
 from worker.celery_app import app, options, send_tasks
@@ -24,15 +24,23 @@ _stopping = threading.Event()
 
 @worker_init.connect
 def _check_setup(**_: object) -> None:
+    # SystemExit's message reaches the terminal; Celery stops on other errors without them.
     if not load_settings().broker_url:
-        raise ConfigError("FEATURECHANGER_BROKER_URL is not set: a worker needs the Redis URL "
-                          "of the broker, e.g. redis://127.0.0.1:6379/0.")
+        raise SystemExit("FEATURECHANGER_BROKER_URL is not set: a worker needs the Redis URL "
+                         "of the broker, e.g. redis://127.0.0.1:6379/0.")
     # The forking parent must not hold a CUDA context: a forked child cannot use it.
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
-        raise ConfigError("CUDA was initialised in the worker's parent process; start one "
-                          "worker per GPU with CUDA_VISIBLE_DEVICES, and keep torch out of "
-                          "import time of worker modules.")
+        raise SystemExit("CUDA was initialised in the worker's parent process; start one "
+                         "worker per GPU with CUDA_VISIBLE_DEVICES, and keep torch out of "
+                         "import time of worker modules.")
+
+
+@beat_init.connect
+def _check_beat_setup(**_: object) -> None:
+    if not load_settings().broker_url:
+        raise SystemExit("FEATURECHANGER_BROKER_URL is not set: beat queues the nightly "
+                         "retraining through it, e.g. redis://127.0.0.1:6379/0.")
 
 
 @worker_process_init.connect
