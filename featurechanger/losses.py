@@ -18,11 +18,11 @@ from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
 from featurechanger.errors import ConfigError
+from featurechanger.training.options import RANDOM_VGG
 from featurechanger.torch_files import load_weights_file
 
 VGG_FILE = "vgg19-dcbb9e9d.pth"
 VGG_URL = f"https://download.pytorch.org/models/{VGG_FILE}"
-RANDOM_VGG = "random"
 FEATURE_LAYERS = 12  # vgg19.features[:12] ends at relu3_1
 DFC_LAYERS = {"relu1_1": 1, "relu2_1": 6, "relu3_1": 11}  # indices in vgg19.features
 MIN_DFC_RESOLUTION = 32  # below this VGG's pools leave too little of the image (8 px -> 2 px)

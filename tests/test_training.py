@@ -89,8 +89,8 @@ def test_option_names_match_the_registries_and_need_no_torch() -> None:
 
     assert MODEL_NAMES == tuple(MODELS) and LOSS_NAMES == LOSSES
     assert LR_SCHEDULES == ("cosine", "constant")
-    code = ("import sys, featurechanger.training.options, featurechanger.training.runs; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = ("import sys, featurechanger.training.options, featurechanger.training.runs, "
+            "featurechanger.training.report; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

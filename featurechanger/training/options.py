@@ -20,6 +20,7 @@ MODEL_NAMES = ("dcae", "pgae", "pca")
 LOSS_NAMES = ("mse", "dfc")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "bf16", "fp32")  # featurechanger.training.device.pick_precision
+RANDOM_VGG = "random"  # --vgg-weights random: the DFC loss on an untrained VGG19, recorded as such
 LR_SCHEDULES = ("cosine", "constant")  # featurechanger.training.lr.LR_SCHEDULES (a test checks)
 DCAE_DEFAULT_EPOCHS = 20
 

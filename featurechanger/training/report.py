@@ -7,8 +7,8 @@ from typing import Any
 
 from featurechanger.config import Settings
 from featurechanger.db.runs import RunMetricRecord, RunRecord
-from featurechanger.losses import RANDOM_VGG
 from featurechanger.training import runs
+from featurechanger.training.options import RANDOM_VGG
 
 METRIC_KEYS = ("val_loss", "val_psnr", "val_ssim")
 
