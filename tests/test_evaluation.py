@@ -13,10 +13,12 @@ import pytest
 import torch
 
 from featurechanger.attributes import ATTRIBUTE_INDEX
+from featurechanger.config import Settings
 from featurechanger.editing.batch import decode_edit
 from featurechanger.errors import DataError
 from featurechanger.evaluation import intervals
-from featurechanger.evaluation.classifier import (balanced_accuracy, label_weights,
+from featurechanger.evaluation.classifier import (balanced_accuracy, default_classifier_path,
+                                                  edit_judge_path, label_weights,
                                                   load_classifier, positive_weight,
                                                   predict_probabilities, save_classifier,
                                                   train_classifier, train_in_batches)
@@ -137,6 +139,21 @@ def test_the_printed_report_says_n_a_where_nothing_could_be_measured() -> None:
     assert "truth_psnr: 30.0 dB [n/a, n/a]" in printed
     assert "Bald n/a, Young 0.81" in printed
     assert format_report(json.loads(to_json(report))) == printed
+
+
+def test_the_judge_of_an_edit_is_the_decorrelated_classifier_else_the_plain_one(
+        settings: Settings) -> None:
+    shards = SimpleNamespace(path=Path("/data/shards"), fingerprint="0123456789abcdef")
+    with pytest.raises(DataError, match="classifier train --data /data/shards --decorrelate "
+                                        "Smiling`.*--classifier FILE"):
+        edit_judge_path(settings, shards, ["Smiling"])
+    plain = default_classifier_path(settings, shards)
+    plain.parent.mkdir(parents=True)
+    plain.touch()
+    assert edit_judge_path(settings, shards, ["Smiling"]) == plain
+    decorrelated = default_classifier_path(settings, shards, ["Smiling"])
+    decorrelated.touch()
+    assert edit_judge_path(settings, shards, ["Smiling"]) == decorrelated
 
 
 def test_eye_band_spans_both_eyes_with_anthropometric_margins() -> None:

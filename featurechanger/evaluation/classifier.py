@@ -246,7 +246,13 @@ def edit_judge_path(settings: Settings, shard_set: ShardSet, edited: Sequence[st
     """The judge `evaluate` uses by default: the classifier trained not to lean on the edited
     attributes where `classifier train --decorrelate` made one, else the plain classifier."""
     decorrelated = default_classifier_path(settings, shard_set, edited)
-    return decorrelated if decorrelated.is_file() else default_classifier_path(settings, shard_set)
+    plain = default_classifier_path(settings, shard_set)
+    if not decorrelated.is_file() and not plain.is_file():
+        flags = "".join(f" --decorrelate {name}" for name in edited)
+        raise DataError(f"No classifier to judge this edit: train one with `featurechanger "
+                        f"classifier train --data {shard_set.path}{flags}` (one that does not "
+                        f"lean on the edited attributes), or pass --classifier FILE.")
+    return decorrelated if decorrelated.is_file() else plain
 
 
 def train_on_shard_set(shard_set: ShardSet, **options: object) -> Classifier:
