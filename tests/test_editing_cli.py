@@ -179,6 +179,10 @@ def test_edit_images_edits_a_folder_of_aligned_photos_and_lists_the_others(
     assert Image.open(tmp_path / "out" / "000001.png").size == (178, 218)
     both = CliRunner().invoke(main, [*edit, "--data", trained["shards"]])
     assert both.exit_code == 2 and "either --data SHARDS" in both.output
+    square = (folder / "square.png").read_bytes()
+    among = CliRunner().invoke(main, [*edit[:-3], "--out", str(folder)])
+    assert among.exit_code == 1 and "is the folder of the photos being edited" in among.output
+    assert (folder / "square.png").read_bytes() == square
 
 
 def test_classifier_train_reports_balanced_accuracy(trained: dict) -> None:

@@ -186,6 +186,17 @@ def test_with_a_broker_a_queue_nobody_consumes_is_refused_at_once(
     assert job_ids(settings) == before
 
 
+def test_an_edit_job_refuses_to_write_among_the_photos_it_edits(
+        world: tuple[Settings, EditWorld]) -> None:
+    settings, made = world
+    before = job_ids(settings)
+    photos = made.dataset / "img_align_celeba" / "img_align_celeba"
+    result = cli(settings, "edit", "--run", made.run_id, "--data", made.shards, "--add",
+                 "Smiling", "--out", photos)
+    assert result.exit_code == 1 and "is the folder of the photos being edited" in result.output
+    assert job_ids(settings) == before
+
+
 PLANS = {
     "train": {"model": "dcae", "data": "SHARDS", "steps": 1},
     "vectors": {"run": "RUN", "keep": ["Male"]},

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from featurechanger.editing.inputs import check_output_folder
 from featurechanger.errors import ConfigError, DataError, FeatureChangerError
 from featurechanger.latent.edits import EditSpec, apply_edit, edit_latents, keeps_faint_changes
 from featurechanger.latent.encoding import decode_latents, encode_images
@@ -179,6 +180,7 @@ def edit_image_folder(folder: Path, *, model: torch.nn.Module, vectors: VectorSe
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"--images {str(folder)!r} is not a folder of face photos.")
+    check_output_folder(out_dir, [folder])
     paths = sorted(path for path in folder.iterdir()
                    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:

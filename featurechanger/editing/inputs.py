@@ -1,4 +1,5 @@
-"""Finding what an edit works on: a run's shard set, and images picked by id."""
+"""Finding what an edit works on: a run's shard set, images picked by id, and the photos an
+edit must not write over."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from featurechanger.config import Settings
+from featurechanger.data.celeba import layout_by_name
 from featurechanger.data.shards import ShardArrays, ShardSet, iter_shards, open_shard_set
 from featurechanger.errors import ConfigError
 from featurechanger.training.runs import get_run
@@ -18,6 +20,21 @@ def run_shard_set(settings: Settings, run_id: int, data: Path | str | None = Non
     if data is None:
         data = settings.resolve(get_run(settings, run_id).data_path, "data")
     return open_shard_set(data)
+
+
+def check_output_folder(out: Path | str, photo_folders: Sequence[Path]) -> None:
+    """Refuse to write edits into a folder of the photos they edit: outputs are named after
+    their photos (<id>.png), so a PNG photo there would be overwritten by its own edit."""
+    out = Path(out).resolve()
+    if any(Path(folder).resolve() == out for folder in photo_folders):
+        raise ConfigError(f"--out {str(out)!r} is the folder of the photos being edited; their "
+                          f"edits could overwrite them. Choose another folder.")
+
+
+def dataset_photo_folders(shard_set: ShardSet) -> list[Path]:
+    """Where the photos of a shard set's dataset may be, in either CelebA layout."""
+    return [shard_set.dataset_root / folder
+            for folder in layout_by_name(shard_set.layout).image_dirs]
 
 
 def images_by_id(shard_set: ShardSet, size: int, image_ids: Sequence[str]) -> ShardArrays:

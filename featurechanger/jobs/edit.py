@@ -30,7 +30,8 @@ def plan(settings: Settings, params: dict[str, Any]) -> Plan:
     refiners of the run's checkpoint that fill their bands."""
     from featurechanger.data.shards import open_shard_set
     from featurechanger.editing.bands import removal_parts
-    from featurechanger.editing.inputs import run_shard_set
+    from featurechanger.editing.inputs import (check_output_folder, dataset_photo_folders,
+                                               run_shard_set)
     from featurechanger.render.compose import check_output_mode
 
     output = params.get("output", "blend")
@@ -38,6 +39,7 @@ def plan(settings: Settings, params: dict[str, Any]) -> Plan:
     run_id, checkpoint = run_checkpoint(settings, params["run"])
     spec, vectors = choose_edit(settings, run_id, params, output)
     shard_set = open_shard_set(params["data"])
+    check_output_folder(params["out"], dataset_photo_folders(shard_set))
     split, where = params.get("split", "all"), parse_where(params.get("where", ()))
     tasks = plan_shards(shard_set, split, where)
     # The refiners of the very checkpoint the job keeps, not a second lookup of the latest.
