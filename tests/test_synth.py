@@ -226,6 +226,10 @@ def test_refuses_to_overwrite_a_folder_it_did_not_write(tmp_path: Path) -> None:
     assert len(open_celeba(faces)) == 3
     write_synthetic(faces, 2, layout="original", workers=1, progress=False, replace=True)
     assert len(open_celeba(faces)) == 2
+    (faces / "shards").mkdir()  # e.g. a shard set built inside the dataset
+    with pytest.raises(DataError, match="holds 'shards', which `data synth` did not write"):
+        write_synthetic(faces, 2, layout="original", workers=1, progress=False, replace=True)
+    assert (faces / "shards").is_dir()
 
 
 @pytest.mark.parametrize("kwargs, message", [

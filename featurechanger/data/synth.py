@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from featurechanger.data.celeba import layout_by_name, write_annotations
+from featurechanger.data.celeba import LAYOUTS, layout_by_name, write_annotations
 from featurechanger.data.faces import (IMAGES_PER_IDENTITY, bbox, check_counterfactual,
                                        draw_face, encode, landmarks, with_attributes)
 from featurechanger.data.parallel import ordered_map, progress_bar, resolve_workers
@@ -23,6 +23,10 @@ from featurechanger.errors import ConfigError, DataError
 MARKER = "synthetic.json"  # written into every generated folder; a rerun may replace the folder
 SPLIT_FRACTIONS = (0.8, 0.1)  # train, val; the rest is test (CelebA: 80.3 / 9.8 / 9.9 %)
 CHUNK = 64  # images per task sent to a worker process
+# What write_synthetic puts at the top of its folder, in either layout: all a redraw deletes.
+_WRITTEN = {MARKER} | {name for layout in LAYOUTS.values() for name in (
+    layout.image_dirs[0].split("/")[0], layout.attributes, layout.partitions, layout.bboxes,
+    layout.landmarks, layout.identities) if name}
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,8 @@ def write_synthetic(out: Path | str, count: int, seed: int = 0, layout: str = "k
 
 def _prepare(out: Path, drawn: dict, replace: bool) -> None:
     """Make `out` an empty folder, replacing only an earlier synthetic dataset: one drawn the
-    same way (redrawing it gives the same files) or, with `replace`, any."""
+    same way (redrawing it gives the same files) or, with `replace`, any; and only when it
+    holds nothing else, so that no file of the user's is deleted with it."""
     if out.exists() and not out.is_dir():
         raise DataError(f"Output {str(out)!r} is a file; choose a folder path.")
     if out.is_dir() and any(out.iterdir()):
@@ -108,7 +113,17 @@ def _prepare(out: Path, drawn: dict, replace: bool) -> None:
                 f"{str(out)!r} holds another synthetic dataset ({_describe_drawn(earlier)}); "
                 f"choose a new folder, or pass --replace to draw over it (shard sets built "
                 f"from it would no longer match its photos).")
-        shutil.rmtree(out)
+        entries = list(out.iterdir())
+        foreign = sorted(entry.name for entry in entries if entry.name not in _WRITTEN)
+        if foreign:
+            raise DataError(
+                f"{str(out)!r} holds {foreign[0]!r}, which `data synth` did not write; drawing "
+                f"the dataset again would delete it. Move it out, or choose another folder.")
+        for entry in entries:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
     out.mkdir(parents=True, exist_ok=True)
 
 
