@@ -93,6 +93,30 @@ def test_rerun_is_idempotent_and_rebuilds_only_what_changed(dataset: Path, tmp_p
                                                      "shard-00001", "shard-00002"]
 
 
+def test_a_damaged_shard_is_named_and_a_rerun_rebuilds_it_alone(dataset: Path,
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "shards"
+    _build(dataset, out)
+    whole = (out / "shard-00000" / "images-16.npy").read_bytes()
+    stamp = (out / "shard-00002" / "images-16.npy").stat().st_mtime_ns
+    for damage in ("delete", "truncate"):
+        target = out / "shard-00000" / "images-16.npy"
+        if damage == "delete":
+            target.unlink()
+        else:
+            target.write_bytes(whole[:1000])
+        with pytest.raises(DataError, match=r"shard-00000' is damaged .* `featurechanger data "
+                                            r"shard .* --size 16 --size 32 --shard-size 16`"):
+            open_shard_set(out).load(16)
+        _build(dataset, out)
+        assert (out / "shard-00000" / "images-16.npy").read_bytes() == whole
+    assert (out / "shard-00002" / "images-16.npy").stat().st_mtime_ns == stamp
+    (out / "manifest.json").write_text('{"format": 1, "sha')
+    with pytest.raises(DataError, match=r"Cannot read shard manifest .* --replace`"):
+        _build(dataset, out)
+    assert _build(dataset, out, replace=True).num_images == COUNT
+
+
 def test_fewer_shards_after_a_rebuild_leave_no_stale_ones(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "shards"
     _build(dataset, out)
@@ -188,7 +212,8 @@ def test_bad_shard_inputs_are_named(dataset: Path, tmp_path: Path) -> None:
         _build(dataset, tmp_path / "x", shard_size=0)
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "manifest.json").write_text(json.dumps({"format": 0}))
-    with pytest.raises(DataError, match=r"has format 0; this version reads format 1"):
+    with pytest.raises(DataError, match=r"has format 0; this version reads format 1\. Rebuild "
+                                        r"it with .* --replace`"):
         open_shard_set(tmp_path / "old")
     with pytest.raises(DataError, match=r"Cannot decode 'x.jpg': .* Replace or remove the file"):
         decode_aligned(b"\xff\xd8 broken", 32, name="x.jpg")

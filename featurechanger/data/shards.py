@@ -11,9 +11,8 @@ On disk (OUT is the shard set's folder)::
 
 Building is idempotent and incremental: shard k always holds the dataset's images
 k*shard_size .. (k+1)*shard_size - 1 (of those present on disk), and its key hashes their ids,
-file sizes and times, labels and the crop. A rerun skips shards whose key matches and that
-have every requested size, decodes only missing sizes of a matching shard, and rebuilds the
-rest. Every shard is written under a temporary name and renamed, so a crash never leaves a
+file sizes and times, labels, the crop and the sizes. A rerun skips shards whose key matches
+and whose arrays are all whole, and rebuilds the rest. Every shard is written under a temporary name and renamed, so a crash never leaves a
 half-written shard behind a valid name. Images that fail to decode are reported, not sharded.
 """
 
@@ -37,6 +36,7 @@ from featurechanger.errors import ConfigError, DataError
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+DEFAULT_SHARD_SIZE = 2048  # images per shard: the unit of work of a distributed job
 INDEX = "index.json"
 DECODE_CHUNK = 64  # images per task sent to a worker process
 
@@ -105,15 +105,30 @@ class ShardSet:
             raise ConfigError(f"Shard {index!r} does not exist; {self.path} has shards "
                               f"0..{self.num_shards - 1}.")
         folder = self.path / self.shards[index]["name"]
-        index_data = json.loads((folder / INDEX).read_text())
-        landmarks = folder / "landmarks.npy"
-        return ShardArrays(
-            images=np.load(folder / f"images-{size}.npy", mmap_mode="r"),
-            labels=np.load(folder / "labels.npy"), partitions=np.load(folder / "partitions.npy"),
-            image_ids=index_data["image_ids"], source_paths=index_data["source_paths"],
-            crop_boxes=np.load(folder / "crop_boxes.npy"),
-            landmarks=np.load(landmarks) if landmarks.exists() else None,
-        )
+        try:
+            index_data = json.loads((folder / INDEX).read_text())
+            landmarks = folder / "landmarks.npy"
+            return ShardArrays(
+                images=np.load(folder / f"images-{size}.npy", mmap_mode="r"),
+                labels=np.load(folder / "labels.npy"),
+                partitions=np.load(folder / "partitions.npy"),
+                image_ids=index_data["image_ids"], source_paths=index_data["source_paths"],
+                crop_boxes=np.load(folder / "crop_boxes.npy"),
+                landmarks=np.load(landmarks) if landmarks.exists() else None,
+            )
+        except (OSError, ValueError, KeyError) as error:  # a deleted or truncated file
+            raise DataError(
+                f"Shard {str(folder)!r} is damaged ({type(error).__name__}: {error}). "
+                f"`{self.rebuild_command()}` rebuilds the damaged shards only.") from error
+
+    def rebuild_command(self, sizes: Sequence[int] = ()) -> str:
+        """The `data shard` command that builds this shard set again, with `sizes` added."""
+        options = "".join(f" --size {size}" for size in sorted({*self.sizes, *sizes}))
+        if self.crop != DEFAULT_CROP:
+            options += f" --crop {self.crop}"
+        if self.shard_size != DEFAULT_SHARD_SIZE:
+            options += f" --shard-size {self.shard_size}"
+        return f"featurechanger data shard {self.dataset_root} --out {self.path}{options}"
 
     def load(self, size: int, split: str | None = None) -> ShardArrays:
         """Every shard's images at `size` in one in-memory array, optionally of one split."""
@@ -142,8 +157,8 @@ class ShardSet:
         if size not in self.sizes:
             raise ConfigError(
                 f"Shard set {str(self.path)!r} has no {size!r} px images; it has "
-                f"{', '.join(map(str, self.sizes))}. Rebuild it with `featurechanger data shard "
-                f"{self.dataset_root} --out {self.path} --size {size}`."
+                f"{', '.join(map(str, self.sizes))}. Rebuild it with "
+                f"`{self.rebuild_command([size])}`."
             )
 
 
@@ -181,15 +196,15 @@ def open_shard_set(path: Path | str) -> ShardSet:
 
 
 def _read_manifest(path: Path) -> dict:
+    rebuild = f"Rebuild it with `featurechanger data shard DATASET --out {path.parent} --replace`."
     try:
         manifest = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise DataError(f"Cannot read shard manifest {str(path)!r}: {error}. Rebuild the shard "
-                        "set with `featurechanger data shard`.") from error
-    if manifest.get("format") != FORMAT:
-        raise DataError(f"Shard manifest {str(path)!r} has format {manifest.get('format')!r}; "
-                        f"this version reads format {FORMAT}. Rebuild it with "
-                        "`featurechanger data shard`.")
+        raise DataError(f"Cannot read shard manifest {str(path)!r}: {error}. {rebuild}") from error
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise DataError(f"Shard manifest {str(path)!r} has format {found!r}; this version "
+                        f"reads format {FORMAT}. {rebuild}")
     return manifest
 
 
@@ -217,7 +232,7 @@ Decoded = tuple[dict[int, np.ndarray] | None, tuple[int, int, int, int] | str]
 
 
 def build_shards(dataset_root: Path | str, out: Path | str, sizes: Sequence[int] = (32, 64),
-                 shard_size: int = 2048, crop: str = DEFAULT_CROP, workers: int | None = None,
+                 shard_size: int = DEFAULT_SHARD_SIZE, crop: str = DEFAULT_CROP, workers: int | None = None,
                  progress: bool = True, replace: bool = False) -> ShardSet:
     """Decode every image of the dataset into shards under `out`; returns the shard set.
 
@@ -239,7 +254,8 @@ def build_shards(dataset_root: Path | str, out: Path | str, sizes: Sequence[int]
     plans = [_Plan(_shard_name(k), _shard_key(dataset, rows, sizes, crop), rows)
              for k, rows in enumerate(np.arange(s, min(s + shard_size, len(dataset)))
                                       for s in starts)]
-    todo = [plan for plan in plans if _stored_key(out / plan.name) != plan.key]
+    todo = [plan for plan in plans
+            if not _is_complete(out / plan.name, plan.key, sizes, dataset.landmarks is not None)]
     _decode_and_write(dataset, out, todo, sizes, crop, workers, progress)
     _remove_stale(out, {plan.name for plan in plans})
     _write_manifest(out, dataset, plans, sizes, crop, shard_size)
@@ -301,11 +317,21 @@ def _shard_key(dataset: CelebA, rows: np.ndarray, sizes: tuple[int, ...], crop: 
     return digest.hexdigest()
 
 
-def _stored_key(folder: Path) -> str | None:
+def _is_complete(folder: Path, key: str, sizes: tuple[int, ...], has_landmarks: bool) -> bool:
+    """Whether the shard in `folder` was built for `key` and every array in it is whole (a
+    deleted or truncated file makes a rerun rebuild the shard)."""
+    arrays = {f"images-{size}.npy": (size, size, 3) for size in sizes}
+    arrays.update({"labels.npy": (40,), "partitions.npy": (), "crop_boxes.npy": (4,)})
+    if has_landmarks:
+        arrays["landmarks.npy"] = (10,)
     try:
-        return json.loads((folder / INDEX).read_text())["key"]
-    except (OSError, ValueError, KeyError):
-        return None
+        index = json.loads((folder / INDEX).read_text())
+        count = len(index["image_ids"])
+        return index["key"] == key and all(
+            np.load(folder / name, mmap_mode="r").shape == (count, *shape)
+            for name, shape in arrays.items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _decode_and_write(dataset: CelebA, out: Path, plans: list[_Plan], sizes: tuple[int, ...],

@@ -14,19 +14,19 @@ from typing import Any
 from featurechanger.config import Settings
 from featurechanger.data.celeba import open_celeba
 from featurechanger.data.images import DEFAULT_CROP, check_crop, check_size
-from featurechanger.data.shards import check_shard_output
+from featurechanger.data.shards import DEFAULT_SHARD_SIZE, check_shard_output
 from featurechanger.errors import ConfigError
 from featurechanger.jobs.context import ItemResult, Plan, PlannedTask, TaskContext, TaskOutcome
 from featurechanger.jobs.selection import shard_set_id
 
 
 def plan(settings: Settings, params: dict[str, Any]) -> Plan:
-    """params: dataset, out (paths), sizes (default [32, 64]), shard_size (2048), crop,
-    workers (decoding processes; default every core), replace (rebuild a shard set of another
-    dataset in out; default false)."""
+    """params: dataset, out (paths), sizes (default [32, 64]), shard_size (default
+    DEFAULT_SHARD_SIZE), crop, workers (decoding processes; default every core), replace
+    (rebuild a shard set of another dataset in out; default false)."""
     sizes = sorted({check_size(size) for size in params.get("sizes") or (32, 64)})
     crop = check_crop(params.get("crop") or DEFAULT_CROP)
-    shard_size = params.get("shard_size", 2048)
+    shard_size = params.get("shard_size", DEFAULT_SHARD_SIZE)
     if not isinstance(shard_size, int) or shard_size < 1:
         raise ConfigError(f"Shard size must be a positive number of images, not {shard_size!r}.")
     workers = params.get("workers")

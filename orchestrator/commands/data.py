@@ -9,6 +9,7 @@ import click
 
 from featurechanger.data.celeba import LAYOUTS
 from featurechanger.data.images import CROPS, DEFAULT_CROP
+from featurechanger.data.shards import DEFAULT_SHARD_SIZE
 from orchestrator.output import emit, json_option, settings_from_context
 from orchestrator.submit import submit_job, submit_options
 
@@ -74,7 +75,8 @@ def synth(out: Path, count: int, seed: int, layout: str, counterfactual: tuple[s
 @click.option("--out", type=PATH, required=True, help="Folder of the shard set.")
 @click.option("--size", "sizes", type=click.IntRange(min=1), multiple=True,
               help="Resolution in pixels (repeatable) [default: 32 and 64].")
-@click.option("--shard-size", type=click.IntRange(min=1), default=2048, show_default=True,
+@click.option("--shard-size", type=click.IntRange(min=1), default=DEFAULT_SHARD_SIZE,
+              show_default=True,
               help="Images per shard (the unit of work of a distributed job).")
 @click.option("--crop", type=click.Choice(CROPS), default=DEFAULT_CROP,
               show_default=True,
