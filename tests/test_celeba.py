@@ -113,6 +113,25 @@ def test_missing_and_corrupt_images_do_not_stop_the_others(tmp_path: Path) -> No
         ("000002.jpg", "missing file img_align_celeba/img_align_celeba/000002.jpg")]
 
 
+def test_a_dangling_link_or_a_folder_in_place_of_an_image_is_missing(tmp_path: Path) -> None:
+    root = write_kaggle(tmp_path)
+    images = root / "img_align_celeba/img_align_celeba"
+    (images / "000002.jpg").unlink()
+    (images / "000002.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (images / "000003.jpg").unlink()
+    (images / "000003.jpg").mkdir()
+    assert [image_id for image_id, _ in open_celeba(root).excluded] == ["000002.jpg",
+                                                                         "000003.jpg"]
+
+
+@pytest.mark.parametrize("layout", ["kaggle", "original"])
+def test_annotation_files_may_start_with_a_byte_order_mark(tmp_path: Path, layout: str) -> None:
+    root = write_kaggle(tmp_path) if layout == "kaggle" else write_original(tmp_path)
+    for path in root.glob("list_*"):
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    _expect_complete(open_celeba(root), layout)
+
+
 def _replace_line(path: Path, number: int, text: str) -> None:
     lines = path.read_text().splitlines()
     lines[number - 1] = text

@@ -144,18 +144,21 @@ def test_corrupt_and_missing_images_are_reported_not_sharded(dataset: Path,
     (images / "000003.jpg").write_bytes((images / "000003.jpg").read_bytes()[:300])
     (images / "000004.jpg").write_bytes(b"not a jpeg")
     (images / "000030.jpg").unlink()
+    Image.open(images / "000031.jpg").resize((128, 128)).save(images / "000031.jpg")
+    Image.open(images / "000032.jpg").resize((89, 109)).save(images / "000032.jpg")  # a scale
     shard_set = _build(dataset, tmp_path / "shards")
-    assert shard_set.num_images == COUNT - 3
+    assert shard_set.num_images == COUNT - 4
     reasons = {item["image_id"]: item["reason"] for item in shard_set.excluded}
-    assert set(reasons) == {"000003.jpg", "000004.jpg", "000030.jpg"}
+    assert set(reasons) == {"000003.jpg", "000004.jpg", "000030.jpg", "000031.jpg"}
+    assert reasons["000031.jpg"].startswith("Photo '000031.jpg' is 128x128; CelebA-aligned")
     assert reasons["000003.jpg"] == ("Cannot decode '000003.jpg': Truncated File Read. Replace "
                                      "or remove the file.")
     assert reasons["000004.jpg"] == ("Cannot decode '000004.jpg': not an image file Pillow can "
                                      "read. Replace or remove the file.")
     assert reasons["000030.jpg"] == "missing file img_align_celeba/img_align_celeba/000030.jpg"
     loaded = shard_set.load(16)
-    assert not {"000003.jpg", "000004.jpg", "000030.jpg"} & set(loaded.image_ids)
-    assert len(loaded) == len(loaded.labels) == len(loaded.crop_boxes) == COUNT - 3
+    assert not {"000003.jpg", "000004.jpg", "000030.jpg", "000031.jpg"} & set(loaded.image_ids)
+    assert len(loaded) == len(loaded.labels) == len(loaded.crop_boxes) == COUNT - 4
     assert _build(dataset, tmp_path / "shards").excluded == shard_set.excluded  # still reported
 
 

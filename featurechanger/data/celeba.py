@@ -200,7 +200,7 @@ def _rows(path: Path, layout: Layout, columns: Sequence[str], *, count_line: boo
     Returns (ids, rows, line number of each row). Kaggle files are CSVs with an ``image_id``
     header; original files are whitespace-separated with an optional count line.
     """
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()  # BOM or not
     kaggle = layout is KAGGLE
     position = 0
     declared = None
@@ -331,7 +331,7 @@ def _integers(path: Path, rows: list[list[str]], numbers: list[int]) -> np.ndarr
 
 def _present_mask(image_dir: Path, image_ids: list[str], attributes_path: Path) -> np.ndarray:
     with os.scandir(image_dir) as entries:
-        on_disk = {entry.name for entry in entries}
+        on_disk = {entry.name for entry in entries if entry.is_file()}  # not a dangling link
     present = np.array([image_id in on_disk for image_id in image_ids], dtype=bool)
     if not present.any():
         raise DataError(

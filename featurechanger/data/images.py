@@ -28,6 +28,8 @@ from featurechanger.errors import ConfigError, DataError
 
 CROPS: tuple[str, ...] = ("center", "face", "squash")
 DEFAULT_CROP = "center"
+ALIGNED_ASPECT = 178 / 218  # CelebA's aligned photos; a photo may be any scale of them
+ASPECT_TOLERANCE = 0.02
 
 # Karras et al. (arXiv 1710.10196), dataset_tool.py create_celeba: a 128 px square at (89, 121).
 _FACE_WIDTH, _FACE_HEIGHT, _FACE_CX, _FACE_CY, _FACE_SIDE = 178, 218, 89, 121, 128
@@ -65,6 +67,14 @@ def crop_box(width: int, height: int, crop: str = DEFAULT_CROP) -> Box:
     return (left, top, left + side, top + side)
 
 
+def check_aligned_shape(width: int, height: int, name: str) -> None:
+    """Raise a DataError unless the photo has CelebA's aligned aspect (178:218, any scale): the
+    crops, and the landmarks and eye bands read from the annotation files, assume it."""
+    if abs(width / height / ALIGNED_ASPECT - 1) > ASPECT_TOLERANCE:
+        raise DataError(f"Photo {name!r} is {width}x{height}; CelebA-aligned photos are 178x218 "
+                        f"(aspect {ALIGNED_ASPECT:.3f}). Align and crop it like CelebA.")
+
+
 def decode_aligned(data: bytes, size: int, crop: str = DEFAULT_CROP,
                    name: str = "image") -> tuple[np.ndarray, Box]:
     """Decode encoded image bytes into a (size, size, 3) uint8 array and the crop box used.
@@ -76,6 +86,7 @@ def decode_aligned(data: bytes, size: int, crop: str = DEFAULT_CROP,
     check_size(size)
     try:
         image = Image.open(io.BytesIO(data))
+        check_aligned_shape(image.width, image.height, name)
         box = crop_box(image.width, image.height, crop)
         scale = _draft(image, box, size)
         image = image.convert("RGB")
@@ -87,6 +98,11 @@ def decode_aligned(data: bytes, size: int, crop: str = DEFAULT_CROP,
                         "remove the file.") from error
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise DataError(f"Cannot decode {name!r}: {error}. Replace or remove the file.") from error
+
+
+def cannot_read(path: Path | str, error: OSError) -> str:
+    """Why a photo is left out when its file cannot be read (gone, a folder, no permission)."""
+    return f"Cannot read {Path(path).name!r}: {error.strerror}. Restore or remove the file."
 
 
 def _draft(image: Image.Image, box: Box, size: int) -> float:

@@ -12,7 +12,7 @@ import numpy as np
 
 from featurechanger.attributes import ATTRIBUTES, SPLITS
 from featurechanger.data.celeba import CelebA, open_celeba
-from featurechanger.data.images import decode_aligned
+from featurechanger.data.images import cannot_read, decode_aligned
 from featurechanger.data.parallel import ordered_map, progress_bar, resolve_workers
 from featurechanger.data.shards import MANIFEST, open_shard_set
 from featurechanger.errors import DataError
@@ -70,7 +70,7 @@ def _check_chunk(paths: list[str]) -> list[str | None]:
             decode_aligned(Path(path).read_bytes(), VERIFY_SIZE, name=Path(path).name)
             reasons.append(None)
         except OSError as error:
-            reasons.append(f"cannot read: {error.strerror}")
+            reasons.append(cannot_read(path, error))
         except DataError as error:
             reasons.append(str(error))
     return reasons

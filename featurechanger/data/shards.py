@@ -30,7 +30,8 @@ import numpy as np
 
 from featurechanger.attributes import SPLITS, split_code
 from featurechanger.data.celeba import CelebA, open_celeba
-from featurechanger.data.images import DEFAULT_CROP, check_crop, check_size, decode_aligned
+from featurechanger.data.images import (DEFAULT_CROP, cannot_read, check_crop, check_size,
+                                        decode_aligned)
 from featurechanger.data.parallel import ordered_map, progress_bar, resolve_workers
 from featurechanger.errors import ConfigError, DataError
 
@@ -360,7 +361,7 @@ def _decode_chunk(task: _DecodeTask) -> list[Decoded]:
         try:
             data = Path(path).read_bytes()
         except OSError as error:  # removed or unreadable since the dataset was opened
-            decoded.append((None, f"cannot read: {error.strerror}"))
+            decoded.append((None, cannot_read(path, error)))
             continue
         try:
             arrays, box = {}, None

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from featurechanger.data.images import DEFAULT_CROP, check_aligned_shape, load_aligned_image
 from featurechanger.editing.inputs import check_output_folder
 from featurechanger.errors import ConfigError, DataError, FeatureChangerError
 from featurechanger.latent.edits import EditSpec, apply_edit, edit_latents, keeps_faint_changes
@@ -29,8 +30,6 @@ from featurechanger.render.images import write_atomically
 
 # CelebA's aligned photos are 178x218; other sizes are accepted at this aspect ratio, within 2%
 # (which covers rounding in resized copies), so that the face sits where the model expects it.
-ALIGNED_ASPECT = 178 / 218
-ASPECT_TOLERANCE = 0.02
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # zlib's fastest level: PNG stays lossless, encoding is ~4x faster than Pillow's default (6),
 # which was half of an edit job's time, for files ~11% larger (measured on 178x218 faces).
@@ -174,7 +173,6 @@ def edit_image_folder(folder: Path, *, model: torch.nn.Module, vectors: VectorSe
     least the model's resolution; `crop` is the crop the model's shards used (default: the
     shard builder's default). Photos that do not qualify get an outcome that says why.
     """
-    from featurechanger.data.images import DEFAULT_CROP, load_aligned_image
 
     check_output_mode(output)
     folder = Path(folder)
@@ -220,10 +218,7 @@ def check_aligned_photo(path: Path, resolution: int) -> None:
             width, height = image.size
     except (OSError, ValueError) as error:
         raise DataError(f"Cannot read photo {str(path)!r}: {error}.") from error
-    aspect = width / height
-    if abs(aspect / ALIGNED_ASPECT - 1) > ASPECT_TOLERANCE:
-        raise DataError(f"Photo {path.name!r} is {width}x{height}; CelebA-aligned photos are "
-                        f"178x218 (aspect {ALIGNED_ASPECT:.3f}). Align and crop it like CelebA.")
+    check_aligned_shape(width, height, path.name)
     if min(width, height) < resolution:
         raise DataError(f"Photo {path.name!r} is {width}x{height}, smaller than the model's "
                         f"{resolution} px; use a photo at least {resolution} px wide.")
