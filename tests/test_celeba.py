@@ -138,6 +138,13 @@ def _replace_line(path: Path, number: int, text: str) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def _move_down(folder: Path) -> None:
+    """Put `folder` inside a new folder of the same name, as unzipping into it does."""
+    folder.rename(folder.with_name("moving"))
+    folder.mkdir()
+    folder.with_name("moving").rename(folder / folder.name)
+
+
 def _attribute_row(image_id: str, values: list[str], sep: str = " ") -> str:
     return sep.join([image_id, *values])
 
@@ -194,6 +201,9 @@ BAD_INPUTS = {
     "no image folder": (
         "kaggle", lambda r: (r / "img_align_celeba").rename(r / "images"),
         "Missing image folder 'img_align_celeba/img_align_celeba'"),
+    "images a folder too deep": (
+        "original", lambda r: _move_down(r / "img_align_celeba"),
+        "images belong in 'img_align_celeba' of"),
     "no listed image on disk": (
         "original", lambda r: [p.rename(p.with_name("x" + p.name))
                                for p in (r / "img_align_celeba").iterdir()],

@@ -184,6 +184,13 @@ def _image_dir(root: Path, layout: Layout) -> Path:
     for candidate in layout.image_dirs:
         if (root / candidate).is_dir() and not (root / candidate / "img_align_celeba").is_dir():
             return root / candidate
+    nested = next((candidate for candidate in layout.image_dirs
+                   if (root / candidate / "img_align_celeba").is_dir()), None)
+    if nested is not None:  # e.g. an archive unzipped into a folder of its own name
+        raise DataError(
+            f"The {layout.name} layout's images belong in {nested!r} of {str(root)!r}, which "
+            f"holds another 'img_align_celeba' folder instead; move that folder's images up "
+            f"one level. {EXPECTED_LAYOUTS}")
     raise DataError(
         f"Missing image folder {layout.image_dirs[0]!r} in {str(root)!r}. {EXPECTED_LAYOUTS}"
     )
