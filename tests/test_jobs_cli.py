@@ -186,6 +186,19 @@ def test_with_a_broker_a_queue_nobody_consumes_is_refused_at_once(
     assert job_ids(settings) == before
 
 
+def test_a_bulk_interpolate_into_a_file_is_refused_before_its_job(
+        world: tuple[Settings, EditWorld], tmp_path: Path) -> None:
+    settings, made = world
+    before = job_ids(settings)
+    taken = tmp_path / "taken.gif"
+    taken.write_bytes(b"GIF89a")
+    result = cli(settings, "interpolate", "--run", made.run_id, "--where", "Male=1", "--add",
+                 "Smiling", "--out", taken)
+    assert result.exit_code == 1 and "is a file; an interpolate job writes a folder" in \
+        result.output
+    assert job_ids(settings) == before and taken.read_bytes() == b"GIF89a"
+
+
 def test_an_edit_job_refuses_to_write_among_the_photos_it_edits(
         world: tuple[Settings, EditWorld]) -> None:
     settings, made = world

@@ -39,6 +39,8 @@ def process_images(context: TaskContext) -> TaskOutcome:
     """Two images per shard; ids listed in params['broken'] fail, item params['crash'] raises."""
     if context.item == context.params.get("crash"):
         raise RuntimeError("the shard file is truncated")
+    if context.item == context.params.get("refuse"):
+        raise ConfigError("the user's option cannot work; here is the fix")
     ids = [f"{context.item}-{n}.jpg" for n in range(2)]
     skipped = completed_images(context.settings.database_url, context.job_id, ids)
     results = []
@@ -84,6 +86,16 @@ def test_in_process_runs_every_task_then_the_final_step(toy: Settings) -> None:
     assert len(PROCESSED) == 6 and changes
     workers = {row["worker"] for row in task_rows(toy.database_url, job_id)}
     assert len(workers) == 1 and workers.pop().startswith("in-process-")
+
+
+def test_a_task_failing_on_the_users_error_logs_one_line_and_a_bug_its_traceback(
+        toy: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    job_id, _ = new_job(toy, "toy", {"shards": 2, "refuse": 0, "crash": 1}, queue=None)
+    run_in_process(toy, job_id)
+    refused = next(r for r in caplog.records if "ConfigError" in r.getMessage())
+    crashed = next(r for r in caplog.records if r.exc_info and r.exc_info[0] is RuntimeError)
+    assert refused.levelname == "WARNING" and refused.exc_info is None
+    assert "here is the fix" in refused.getMessage() and crashed.levelname == "ERROR"
 
 
 def test_a_crashing_task_fails_alone_and_retry_runs_only_what_failed(toy: Settings) -> None:

@@ -310,6 +310,8 @@ def test_train_and_runs_commands_report_as_json(shards: str, home: Path, tmp_pat
     human = CliRunner().invoke(main, ["runs", "show", str(run_id)])
     assert "NOTE: DFC loss with random (untrained) VGG19 features" in human.output
     assert f"loss dfc, {shown['precision']}" in human.output
+    finished = CliRunner().invoke(main, ["train", "--resume", str(run_id)])
+    assert finished.exit_code == 1 and f"Run {run_id} is 'completed'" in finished.output
     tested = invoke("runs", "evaluate", str(run_id), "--split", "test", "--json")
     assert tested["images"] == 30 and tested["resolution"] == 32 and tested["psnr"] > 5
     assert "random" in tested["note"]

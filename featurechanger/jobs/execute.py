@@ -14,6 +14,7 @@ from sqlalchemy import select
 from featurechanger.config import Settings
 from featurechanger.db.jobs import JobRecord, JobTaskRecord
 from featurechanger.db.session import session_scope
+from featurechanger.errors import FeatureChangerError
 from featurechanger.jobs import states
 from featurechanger.jobs.context import TaskContext
 from featurechanger.jobs.heartbeat import Heartbeat
@@ -59,8 +60,12 @@ def run_task(settings: Settings, task_id: int, *, worker: str, dispatch: Dispatc
         try:
             outcome = load_function(step.handler)(context)
         except Exception as error:  # noqa: BLE001 - recorded on the task; the worker goes on
-            log.exception("task %s (%s, item %s) failed", task_id, step.name, context.item)
             message = f"{type(error).__name__}: {error}"
+            if isinstance(error, FeatureChangerError):  # the user's to fix: the message says how
+                log.warning("task %s (%s, item %s) failed: %s", task_id, step.name,
+                            context.item, message)
+            else:  # a bug: its traceback belongs in the log
+                log.exception("task %s (%s, item %s) failed", task_id, step.name, context.item)
             ended = fail_task(url, claim, message, beat.done)
             report = TaskReport(task_id, claim.job_id, step.name, states.FAILED, beat.done,
                                 max(context.total - beat.done, 0), message)

@@ -30,6 +30,9 @@ def plan(settings: Settings, params: dict[str, Any]) -> Plan:
     frames = params.get("frames", DEFAULT_FRAMES)
     if not isinstance(frames, int) or frames < 2:
         raise ConfigError(f"--frames must be a whole number of at least 2, not {frames!r}.")
+    if Path(params["out"]).is_file():
+        raise ConfigError(f"--out {params['out']!r} is a file; an interpolate job writes a "
+                          f"folder of GIFs (<id>.gif) there.")
     run_id, checkpoint = run_checkpoint(settings, params["run"])
     shard_set = run_shard_set(settings, run_id, params.get("data"))
     stored = {"run": run_id, "checkpoint": checkpoint, "frames": frames,

@@ -14,12 +14,12 @@ def plan(settings: Settings, params: dict[str, Any]) -> Plan:
     from featurechanger.training.options import TrainOptions
 
     from featurechanger.data.shards import open_shard_set
-    from featurechanger.training.runs import get_run
+    from featurechanger.training.runs import check_resumable, get_run
 
     options = TrainOptions.from_dict(params)
     options.validate()
-    if options.resume is not None:
-        get_run(settings, options.resume)  # an unknown run is the user's error, named now
+    if options.resume is not None:  # an unknown or finished run is the user's error, named now
+        check_resumable(get_run(settings, options.resume))
     stored = options.to_dict()
     if options.data:  # relative to the data root, so that a worker finds it on its mount
         open_shard_set(options.data)  # a missing or broken shard set fails now, not on a worker
