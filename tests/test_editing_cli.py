@@ -156,6 +156,8 @@ def test_edit_images_edits_a_folder_of_aligned_photos_and_lists_the_others(
     for name in ("000001.jpg", "000002.jpg"):
         shutil.copy(next((root / "data").rglob(name)), folder / name)
     Image.new("RGB", (100, 100)).save(folder / "square.png")
+    Image.open(folder / "000002.jpg").save(folder / "000002.png")  # its edit's name is taken
+    (folder / "notes.txt").write_text("not a photo")
     edit = ["edit", "--run", run_id, "--images", str(folder), "--remove", "Eyeglasses",
             "--out", str(tmp_path / "out"), "--json"]
     unplaced = CliRunner().invoke(main, edit)
@@ -173,8 +175,10 @@ def test_edit_images_edits_a_folder_of_aligned_photos_and_lists_the_others(
     assert list(report["localisers"]) == list(report["refiners"]) == ["Eyeglasses"]
     assert report["refiners"]["Eyeglasses"] == str(
         refiner_path(Path(report["checkpoint"]), "Eyeglasses"))
-    assert [f["image_id"] for f in report["failed"]] == ["square.png"]
-    assert "178x218" in report["failed"][0]["error"]
+    failed = {f["image_id"]: f["error"] for f in report["failed"]}
+    assert set(failed) == {"square.png", "000002.png", "notes.txt"}
+    assert "178x218" in failed["square.png"] and "as is the edit of 000002.jpg" in \
+        failed["000002.png"] and "Not a .jpg" in failed["notes.txt"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["000001.png", "000002.png"]
     assert Image.open(tmp_path / "out" / "000001.png").size == (178, 218)
     both = CliRunner().invoke(main, [*edit, "--data", trained["shards"]])

@@ -167,7 +167,8 @@ def edit_image_folder(folder: Path, *, model: torch.nn.Module, vectors: VectorSe
                       removal: Removal | None = None, crop: str | None = None,
                       device: torch.device | str = "cpu",
                       batch_size: int = 256) -> list[ImageOutcome]:
-    """Edit every CelebA-aligned photo (.jpg, .jpeg, .png) directly inside `folder`.
+    """Edit every CelebA-aligned photo (.jpg, .jpeg, .png) directly inside `folder` (not in its
+    subfolders); the other files are listed as not edited.
 
     A photo is accepted when its aspect ratio is CelebA's 178:218 (within 2%) and its crop is at
     least the model's resolution; `crop` is the crop the model's shards used (default: the
@@ -179,11 +180,14 @@ def edit_image_folder(folder: Path, *, model: torch.nn.Module, vectors: VectorSe
     if not folder.is_dir():
         raise DataError(f"--images {str(folder)!r} is not a folder of face photos.")
     check_output_folder(out_dir, [folder])
-    paths = sorted(path for path in folder.iterdir()
-                   if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(path for path in folder.iterdir()
+                   if path.is_file() and not path.name.startswith("."))
+    paths = [path for path in files if path.suffix.lower() in IMAGE_SUFFIXES]
     if not paths:
         raise DataError(f"No .jpg, .jpeg or .png photos in {str(folder)!r}.")
-    outcomes: list[ImageOutcome] = []
+    paths, outcomes = _one_photo_per_output_name(paths)
+    outcomes += [ImageOutcome(path.name, None, "Not a .jpg, .jpeg or .png photo.")
+                 for path in files if path.suffix.lower() not in IMAGE_SUFFIXES]
     faint_changes = keeps_faint_changes(spec)
     progress = tqdm(total=len(paths), desc="editing photos", unit="photo")
     for start in range(0, len(paths), batch_size):
@@ -209,6 +213,22 @@ def edit_image_folder(folder: Path, *, model: torch.nn.Module, vectors: VectorSe
         progress.update(len(chunk))
     progress.close()
     return outcomes
+
+
+def _one_photo_per_output_name(paths: list[Path]) -> tuple[list[Path], list[ImageOutcome]]:
+    """Photos whose edits would share a file name (x.jpg and x.png both make x.png): the first
+    is edited, the others are refused with the reason, so that none overwrites another."""
+    taken: dict[str, str] = {}
+    kept, refused = [], []
+    for path in paths:
+        name = output_name(path.name)
+        if name in taken:
+            refused.append(ImageOutcome(path.name, None, f"Its edit would be {name}, as is the "
+                                        f"edit of {taken[name]}; rename one of the two."))
+        else:
+            taken[name] = path.name
+            kept.append(path)
+    return kept, refused
 
 
 def check_aligned_photo(path: Path, resolution: int) -> None:
