@@ -69,6 +69,7 @@ def test_vectors_grid_and_gifs(trained: dict) -> None:
                    "--attributes", "Smiling,-Male", "--out", str(root / "grid.png"))
     assert grid["vector_set_id"] == plain["vector_set_id"]  # the newest plain set
     assert Image.open(grid["out"]).size == (90 + 4 * 98 + 2, 22 + 2 * 98 + 2)
+    assert [(e["add"], e["remove"]) for e in grid["edits"]] == [(["Smiling"], []), ([], ["Male"])]
     gif = _invoke("interpolate", "--run", run_id, "--image", "000003.jpg", "--add",
                   "Blond_Hair", "--frames", "6", "--out", str(root / "blond.gif"))
     assert Image.open(gif["out"]).n_frames == 6
@@ -80,6 +81,14 @@ def test_vectors_grid_and_gifs(trained: dict) -> None:
                        "Smiling", "--keep", "Male", "--frames", "3",
                        "--out", str(root / "kept.gif"))
     assert kept_grid["vector_set_id"] == kept_gif["vector_set_id"] == kept["vector_set_id"]
+    for refused_args, message in [
+            (["--vectors", str(plain["vector_set_id"]), "--keep", "Male"],
+             f"Vector set {plain['vector_set_id']} keeps nothing, not Male: drop --keep"),
+            (["--attributes", "Smiling,smiling"], "lists +Smiling twice")]:
+        refused = CliRunner().invoke(main, ["grid", "--run", run_id, "--images", "000001.jpg",
+                                            "--attributes", "Smiling", *refused_args,
+                                            "--out", str(root / "refused.png")])
+        assert refused.exit_code in (1, 2) and message in refused.output
     # An output whose suffix names no format it can write is refused before any work.
     refused = CliRunner().invoke(main, ["grid", "--run", run_id, "--images", "000001.jpg",
                                         "--attributes", "Smiling", "--out", str(root / "g.txt")])

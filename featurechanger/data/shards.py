@@ -122,6 +122,16 @@ class ShardSet:
                 f"Shard {str(folder)!r} is damaged ({type(error).__name__}: {error}). "
                 f"`{self.rebuild_command()}` rebuilds the damaged shards only.") from error
 
+    def require_sizes(self, sizes: Sequence[int], reader: str) -> None:
+        """Raise a DataError unless the set has images at every one of `sizes`, which `reader`
+        (e.g. "The localiser") reads."""
+        missing = [size for size in sizes if size not in self.sizes]
+        if missing:
+            raise DataError(
+                f"{reader} reads {' and '.join(f'{size} px' for size in sizes)} images, and "
+                f"shard set {str(self.path)!r} has {', '.join(map(str, self.sizes))} px only; "
+                f"rebuild it with `{self.rebuild_command(missing)}`.")
+
     def rebuild_command(self, sizes: Sequence[int] = ()) -> str:
         """The `data shard` command that builds this shard set again, with `sizes` added."""
         options = "".join(f" --size {size}" for size in sorted({*self.sizes, *sizes}))

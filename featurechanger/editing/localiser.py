@@ -188,11 +188,7 @@ def _image_logits(net: LocaliserNet, images: np.ndarray, batch_size: int = 256) 
 
 def train_on_shard_set(shard_set: ShardSet, attribute: str, **options: object) -> Localiser:
     """`train_localiser` on the shard set's 64 px train split, judged on its val split."""
-    if RESOLUTION not in shard_set.sizes:
-        raise DataError(f"The localiser reads {RESOLUTION}x{RESOLUTION} images and shard set "
-                        f"{str(shard_set.path)!r} has only {shard_set.sizes}; rebuild it with "
-                        f"`featurechanger data shard {shard_set.dataset_root} --out "
-                        f"{shard_set.path} --size {RESOLUTION}` (plus its other sizes).")
+    shard_set.require_sizes([RESOLUTION], "The localiser")
     train, val = shard_set.load(RESOLUTION, "train"), shard_set.load(RESOLUTION, "val")
     return train_localiser(attribute, train.images, train.labels, val.images, val.labels,
                            **options)

@@ -144,12 +144,8 @@ def train_refiner(model: nn.Module, shard_set: ShardSet, attribute: str, *, epoc
         raise ConfigError(f"The refiner knows where the object lies only for "
                           f"{', '.join(TRAINING_BANDS)}, not {attribute}; remove {attribute} "
                           "with --output residual or decoded.")
-    if RESOLUTION not in shard_set.sizes or model.resolution not in shard_set.sizes:
-        raise DataError(f"The refiner reads the shard set's {model.resolution} px images (the "
-                        f"model's) and {RESOLUTION} px ones, and {str(shard_set.path)!r} has "
-                        f"{shard_set.sizes}; rebuild it with `featurechanger data shard "
-                        f"{shard_set.dataset_root} --out {shard_set.path} --size "
-                        f"{model.resolution} --size {RESOLUTION}`.")
+    shard_set.require_sizes(sorted({model.resolution, RESOLUTION}),
+                            "The refiner (the model's images and its own)")
     torch.manual_seed(seed)
     generator = np.random.default_rng(seed)
     occluding = torch.Generator().manual_seed(seed)

@@ -257,10 +257,6 @@ def edit_judge_path(settings: Settings, shard_set: ShardSet, edited: Sequence[st
 
 def train_on_shard_set(shard_set: ShardSet, **options: object) -> Classifier:
     """`train_classifier` on the shard set's train split, judged on its val split, at 64 px."""
-    if RESOLUTION not in shard_set.sizes:
-        raise DataError(f"The classifier judges {RESOLUTION}x{RESOLUTION} images and shard set "
-                        f"{str(shard_set.path)!r} has only {shard_set.sizes}; rebuild it with "
-                        f"`featurechanger data shard {shard_set.dataset_root} --out "
-                        f"{shard_set.path} --size {RESOLUTION}` (plus its other sizes).")
+    shard_set.require_sizes([RESOLUTION], "The classifier")
     train, val = shard_set.load(RESOLUTION, "train"), shard_set.load(RESOLUTION, "val")
     return train_classifier(train.images, train.labels, val.images, val.labels, **options)

@@ -93,7 +93,8 @@ def _describe_set(listed: dict) -> str:
 
 def vector_set_for_run(settings: Settings, run_id: int, vector_set_id: int | None = None,
                        keep: Iterable[str] = ()) -> VectorSet:
-    """Vector set `vector_set_id`, else the run's newest plain set with exactly `keep`.
+    """Vector set `vector_set_id` (whose kept labels must then be `keep`, when given), else the
+    run's newest plain set with exactly `keep`.
 
     The set must come from the run's current checkpoint: vectors only make sense in the latent
     space of the weights that encoded them.
@@ -118,6 +119,11 @@ def vector_set_for_run(settings: Settings, run_id: int, vector_set_id: int | Non
     if chosen is None:
         raise ConfigError(f"Run {run_id!r} has no vector set {vector_set_id!r}; "
                           f"`featurechanger vectors list --run {run_id}` shows its sets.")
+    if keep and tuple(chosen["keep"]) != tuple(keep):
+        raise ConfigError(f"Vector set {vector_set_id!r} keeps "
+                          f"{', '.join(chosen['keep']) or 'nothing'}, not {', '.join(keep)}: "
+                          f"drop --keep, or drop --vectors to use the newest set keeping "
+                          f"{', '.join(keep)}.")
     if chosen["checkpoint"] != current:
         raise ConfigError(f"Vector set {vector_set_id!r} was computed with checkpoint "
                           f"{chosen['checkpoint']!r}, but run {run_id!r} is now at {current!r}; "

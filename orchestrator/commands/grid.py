@@ -59,6 +59,10 @@ def grid(ctx: click.Context, run_id: int, image_ids: str, attributes: str,
     ids = comma_list(image_ids)
     if not specs or not ids:
         raise click.UsageError("Give at least one image id and one attribute.")
+    labels = [_label(spec) for spec in specs]
+    repeated = next((label for label in labels if labels.count(label) > 1), None)
+    if repeated is not None:
+        raise click.UsageError(f"--attributes lists {repeated} twice; one column each.")
     vectors = vector_set_for_run(settings, run_id, vector_set_id, keep)
     torch_device = pick_device(device)
     model = load_run_model(settings, run_id, torch_device)
@@ -68,8 +72,10 @@ def grid(ctx: click.Context, run_id: int, image_ids: str, attributes: str,
         reconstructions, columns[_label(spec)] = decode_spec_edit(
             model, arrays.images, vectors, spec, device=torch_device)
     path = save_sheet(feature_grid(arrays.images, reconstructions, columns, ids), out)
+    # "edit" is the first column's, as before "edits" listed every column's.
     emit({"out": str(path), "run_id": run_id, "vector_set_id": vectors.id, "images": ids,
-          "columns": list(columns), "edit": specs[0].to_json()}, as_json,
+          "columns": list(columns), "edit": specs[0].to_json(),
+          "edits": [spec.to_json() for spec in specs]}, as_json,
          lambda p: f"Wrote {p['out']} ({len(ids)} images x {len(columns)} edits, vector set "
                    f"{p['vector_set_id']}).")
 
