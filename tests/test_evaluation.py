@@ -130,11 +130,12 @@ def test_male_against_the_label_counts_the_judges_error_once() -> None:
 def test_the_printed_report_says_n_a_where_nothing_could_be_measured() -> None:
     """One face: the distance's interval is infinite; Bald never drawn: no balanced accuracy.
     The same text from the report and from its --json (where those values are null)."""
-    report = {"n": 1, "edit": {"remove": ["Eyeglasses"]}, "left_out": {"Bald": math.nan,
-                                                                       "Young": 0.81},
+    report = {"n": 1, "edit": EditSpec.parse(remove=["Eyeglasses"], strength=1.5).to_json(),
+              "left_out": {"Bald": math.nan, "Young": 0.81},
               "success": 1.0, "success_ci": [0.207, 1.0],
               "truth_psnr": 30.0, "truth_psnr_ci": [-math.inf, math.inf]}
     printed = format_report(report)
+    assert printed.startswith("1 faces, edit: remove Eyeglasses at strength 1.5\n")
     assert "success: 100.0% [20.7, 100.0]" in printed
     assert "truth_psnr: 30.0 dB [n/a, n/a]" in printed
     assert "Bald n/a, Young 0.81" in printed

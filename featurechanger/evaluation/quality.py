@@ -259,7 +259,7 @@ def _most_flipped(report: dict, count: int = 3) -> str:
 
 def format_report(report: dict, keys: Sequence[str] | None = None) -> str:
     """Lines 'name: value [low, high]' for a person (rates in %, distances in dB or SSIM)."""
-    lines = [f"{report['n']} faces, edit: {report['edit']}"]
+    lines = [f"{report['n']} faces, edit: {EditSpec.from_json(report['edit']).describe()}"]
     if "judge" in report:
         without = ", ".join(report["judge_decorrelated"])
         lines.append(f"  judged by {report['judge']} ("

@@ -3,6 +3,8 @@ where the data has counterfactual twins, measured against the true edited faces.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from orchestrator.commands.vectors import (SPLITS, data_option, device_option, keep_option,
@@ -80,8 +82,8 @@ def evaluate(ctx: click.Context, run_id: int, add: tuple[str, ...], remove: tupl
     vectors = vector_set_for_run(settings, run_id, vector_set_id, keep)
     torch_device = pick_device(device)
     training_shards = run_shard_set(settings, run_id)
-    judge_path = classifier_path or edit_judge_path(settings, training_shards,
-                                                    spec.add + spec.remove)
+    judge_path = (Path(classifier_path).absolute() if classifier_path
+                  else edit_judge_path(settings, training_shards, spec.add + spec.remove))
     judge = load_classifier(judge_path, torch_device)
     checkpoint = latest_checkpoint(settings, run_id)
     parts = removal_parts(settings, training_shards, checkpoint, run_id, spec, output)
