@@ -12,6 +12,8 @@ import click
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON object for scripts.")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# A run, job or vector set id: a positive SQL integer (a larger one could not be looked up).
+RECORD_ID = click.IntRange(min=1, max=2**63 - 1)
 
 
 class OutputFile(click.Path):

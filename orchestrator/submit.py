@@ -82,7 +82,8 @@ def submit_job(ctx: click.Context, kind: str, params: dict[str, Any], *, queue: 
         return
     emit({"job_id": job_id, "kind": kind, "queue": queue, "state": "queued",
           "tasks": len(refs)}, as_json,
-         f"Job {job_id} ({kind}) queued on {queue!r} as {len(refs)} tasks. Follow it with "
+         f"Job {job_id} ({kind}) queued on {queue!r}: {len(refs)} "
+         f"{'task' if len(refs) == 1 else 'tasks'} sent. Follow it with "
          f"`featurechanger jobs watch {job_id}`.")
 
 
@@ -125,9 +126,15 @@ def finish_following(ctx: click.Context, job_id: int, *, as_json: bool,
     from featurechanger.jobs.states import ENDED_JOB_STATES
 
     settings = settings_from_context(ctx)
-    with JobBar(settings, job_id) as bar:
-        while bar.refresh()["state"] not in ENDED_JOB_STATES:
-            time.sleep(0.5)
+    try:
+        with JobBar(settings, job_id) as bar:
+            while bar.refresh()["state"] not in ENDED_JOB_STATES:
+                time.sleep(0.5)
+    except KeyboardInterrupt:  # Ctrl-C stops the following, not the job
+        raise click.ClickException(
+            f"Stopped following job {job_id}; the job itself goes on. "
+            f"`featurechanger jobs watch {job_id}` follows it again, `featurechanger jobs "
+            f"cancel {job_id}` stops it.") from None
     report_end(ctx, job_id, as_json=as_json, report=report, partial_exit=partial_exit)
 
 

@@ -175,6 +175,28 @@ def test_with_a_broker_each_kind_is_queued_by_name_and_its_id_printed(
 
 
 @pytest.mark.services
+def test_a_queued_job_is_followed_retried_and_listed_as_its_state_says(
+        world: tuple[Settings, EditWorld], broker: redis.Redis,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, made = world
+    submitted = cli(settings, "train", "--data", made.shards, "--steps", "1", broker=BROKER_URL)
+    assert "queued on 'gpu': 1 task sent" in submitted.output
+    job_id = job_ids(settings)[0]
+    here = cli(settings, "jobs", "retry", job_id)  # no broker: it would take the workers' job
+    assert here.exit_code == 1 and "was queued to the workers ('gpu')" in here.output
+    assert "No running jobs." in cli(settings, "jobs", "list", "--state", "running").output
+    assert cli(settings, "jobs", "show", 2**63).exit_code == 2  # beyond any SQL id
+
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt
+    monkeypatch.setattr("orchestrator.submit.time.sleep", interrupted)
+    watched = cli(settings, "jobs", "watch", job_id, broker=BROKER_URL)
+    assert watched.exit_code == 1 and f"Stopped following job {job_id}; the job itself goes " \
+        "on." in watched.output
+    assert job_of(settings, job_id)["state"] == "queued"
+
+
+@pytest.mark.services
 def test_with_a_broker_a_queue_nobody_consumes_is_refused_at_once(
         world: tuple[Settings, EditWorld], broker: redis.Redis) -> None:
     settings, made = world

@@ -157,6 +157,17 @@ def test_a_task_that_keeps_losing_its_worker_fails_instead_of_looping(url: str) 
         requeue_stale(url, LIVENESS)
     assert task_state(url, refs[0].task_id) == "failed"
     assert "stopped heartbeating" in failures(url, job_id)["tasks"][0]["error"]
+    assert job_summary(url, job_id)["failed"] == 3  # its items count as failed, as fail_task's
+
+
+def test_requeuing_one_job_s_silent_tasks_leaves_the_other_jobs_alone(url: str) -> None:
+    mine, my_refs = new(url)
+    _, other_refs = new(url)
+    for ref in (my_refs[0], other_refs[0]):
+        claim_task(url, ref.task_id, "w1", LIVENESS)
+        silence(url, ref.task_id)
+    assert [ref.task_id for ref in requeue_stale(url, LIVENESS, mine)] == [my_refs[0].task_id]
+    assert task_state(url, other_refs[0].task_id) == "running"
 
 
 def test_a_reduce_does_not_run_over_incomplete_work_and_the_job_fails(url: str) -> None:

@@ -75,16 +75,26 @@ def test_cli_help_and_the_worker_parent_do_not_import_torch(code: str) -> None:
     assert subprocess.run([sys.executable, "-c", check], capture_output=True).returncode == 0
 
 
-@pytest.mark.parametrize("process", [["worker", "-Q", "cpu", "--pool", "solo"], ["beat"]])
-def test_a_worker_or_beat_without_a_broker_says_so_and_stops(tmp_path: Path,
-                                                               process: list[str]) -> None:
-    """Celery would otherwise fall back to amqp://localhost, another broker than the CLI's."""
-    env = {"PATH": str(Path(sys.executable).parent), "FEATURECHANGER_HOME": str(tmp_path)}
+@pytest.mark.parametrize("process, environ, message", [
+    (["worker"], {}, "FEATURECHANGER_BROKER_URL is not set"),
+    (["beat"], {}, "FEATURECHANGER_BROKER_URL is not set"),
+    (["worker"], {"FEATURECHANGER_BROKER_URL": "redis://127.0.0.1:6379/15",
+                  "FEATURECHANGER_HEARTBEAT_SECONDS": "abc"},
+     "FEATURECHANGER_HEARTBEAT_SECONDS='abc' is not a positive float"),
+])
+def test_a_worker_or_beat_set_up_wrong_says_why_and_stops(
+        tmp_path: Path, process: list[str], environ: dict, message: str) -> None:
+    """Without a broker Celery would fall back to amqp://localhost, another broker than the
+    CLI's; and an error of Celery's import or startup would hide the reason."""
+    env = {"PATH": str(Path(sys.executable).parent), "FEATURECHANGER_HOME": str(tmp_path),
+           **environ}
+    if process == ["worker"]:
+        process = ["worker", "-Q", "cpu", "--pool", "solo"]
     ended = subprocess.run([sys.executable, "-m", "celery", "-A", "worker.celery_app",
                             *process], env=env, cwd=Path(__file__).parents[1],
                            capture_output=True, text=True, timeout=120)
     assert ended.returncode != 0
-    assert "FEATURECHANGER_BROKER_URL is not set" in ended.stdout + ended.stderr
+    assert message in ended.stdout + ended.stderr and "Traceback" not in ended.stderr
 
 
 @pytest.fixture

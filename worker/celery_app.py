@@ -122,5 +122,8 @@ def _number(env: Mapping[str, str], name: str, kind: type) -> float | int | None
     return number
 
 
-options = worker_options()
+try:
+    options = worker_options()
+except ConfigError as error:  # SystemExit's message reaches the terminal; Celery's traceback hid it
+    raise SystemExit(str(error)) from None
 app = make_app(load_settings())

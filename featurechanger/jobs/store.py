@@ -173,19 +173,23 @@ def advance_job(url: str, job_id: int) -> list[TaskRef]:
         return [TaskRef(task.id, task.step, job.queue) for task in ready]
 
 
-def requeue_stale(url: str, liveness: Liveness) -> list[TaskRef]:
+def requeue_stale(url: str, liveness: Liveness, job_id: int | None = None) -> list[TaskRef]:
     """Requeue running tasks whose worker stopped heartbeating (fail those that had their
     chances), and move on jobs whose worker died between their last work task and the final step.
-    Returns the tasks to dispatch. Safe to run from every worker at once."""
+    Returns the tasks to dispatch. Safe to run from every worker at once. `job_id`: only that
+    job's tasks (an in-process retry must not judge the workers' tasks by its own liveness)."""
     now = utcnow()
     cutoff = now - timedelta(seconds=liveness.stale_after_s)
     refs: list[TaskRef] = []
     with session_scope(url) as session:
-        silent = session.execute(select(
+        query = select(
             JobTaskRecord.id, JobTaskRecord.job_id, JobTaskRecord.step, JobTaskRecord.attempts,
             JobTaskRecord.worker, JobTaskRecord.heartbeat_at, JobRecord.queue,
         ).join(JobRecord, JobRecord.id == JobTaskRecord.job_id).where(
-            JobTaskRecord.state == states.RUNNING, JobTaskRecord.heartbeat_at < cutoff)).all()
+            JobTaskRecord.state == states.RUNNING, JobTaskRecord.heartbeat_at < cutoff)
+        if job_id is not None:
+            query = query.where(JobTaskRecord.job_id == job_id)
+        silent = session.execute(query).all()
         for task in silent:
             gave_up = task.attempts >= liveness.max_attempts
             note = (f"worker {task.worker!r} stopped heartbeating at "
@@ -195,13 +199,16 @@ def requeue_stale(url: str, liveness: Liveness) -> list[TaskRef]:
                 JobTaskRecord.id == task.id, JobTaskRecord.attempts == task.attempts,
                 JobTaskRecord.state == states.RUNNING, JobTaskRecord.heartbeat_at < cutoff,
             ).values(state=states.FAILED if gave_up else states.QUEUED,
+                     failed=(JobTaskRecord.total - JobTaskRecord.done) if gave_up else 0,
                      finished_at=now if gave_up else None,
                      error=note if gave_up else f"requeued: {note}")).rowcount
             if changed and not gave_up:
                 refs.append(TaskRef(task.id, task.step, task.queue))
         stalled = _jobs_with_only_a_final_step_open(session)
-    for job_id in sorted({task.job_id for task in silent} | stalled):
-        refs += advance_job(url, job_id)
+        if job_id is not None:
+            stalled &= {job_id}
+    for stale_job in sorted({task.job_id for task in silent} | stalled):
+        refs += advance_job(url, stale_job)
     return refs
 
 
@@ -339,11 +346,12 @@ def _job_fields(job: JobRecord) -> dict[str, Any]:
             "done": job.done, "failed": job.failed, "queue": job.queue, "params": job.params,
             "run_id": job.run_id, "vector_set_id": job.vector_set_id,
             "shard_set_id": job.shard_set_id, "outputs": job.outputs or {}, "error": job.error,
-            "command_line": job.command_line, "created_at": _iso(job.created_at),
-            "started_at": _iso(job.started_at), "finished_at": _iso(job.finished_at)}
+            "command_line": job.command_line, "created_at": iso_utc(job.created_at),
+            "started_at": iso_utc(job.started_at), "finished_at": iso_utc(job.finished_at)}
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso_utc(moment: datetime | None) -> str | None:
+    """A stored UTC time as JSON shows it, e.g. 2026-12-01T02:49:20Z."""
     return None if moment is None else moment.isoformat(timespec="seconds") + "Z"
 
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import click
 
 from orchestrator.commands.vectors import keep_option, vectors_option
-from orchestrator.output import emit, settings_from_context
+from orchestrator.output import RECORD_ID, emit, settings_from_context
 from orchestrator.submit import submit_job, submit_options
 
 SPLITS = ("all", "train", "val", "test")
 
 
 @click.command()
-@click.option("--run", "run_id", type=int, required=True,
+@click.option("--run", "run_id", type=RECORD_ID, required=True,
               help="Training run whose checkpoint encodes and decodes (`featurechanger runs "
                    "list`). The job keeps the checkpoint it had at submit time.")
 @click.option("--data", type=click.Path(file_okay=False),

@@ -9,12 +9,12 @@ import click
 
 from orchestrator.commands.vectors import (SPLITS, data_option, device_option, keep_option,
                                            margin_option, vectors_option)
-from orchestrator.output import (IMAGE_SUFFIXES, OutputFile, emit, json_option,
+from orchestrator.output import (IMAGE_SUFFIXES, RECORD_ID, OutputFile, emit, json_option,
                                  settings_from_context)
 
 
 @click.command()
-@click.option("--run", "run_id", type=int, required=True, metavar="RUN")
+@click.option("--run", "run_id", type=RECORD_ID, required=True, metavar="RUN")
 @click.option("--add", multiple=True, metavar="ATTR", help="Attribute to add (repeatable).")
 @click.option("--remove", multiple=True, metavar="ATTR", help="Attribute to remove (repeatable).")
 @keep_option

@@ -9,7 +9,7 @@ import click
 
 from orchestrator.commands.vectors import (data_option, device_option, keep_option,
                                            margin_option, vectors_option)
-from orchestrator.output import (IMAGE_SUFFIXES, OutputFile, emit, json_option,
+from orchestrator.output import (IMAGE_SUFFIXES, RECORD_ID, OutputFile, emit, json_option,
                                  settings_from_context)
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ def comma_list(value: str) -> list[str]:
 
 
 @click.command()
-@click.option("--run", "run_id", type=int, required=True, metavar="RUN",
+@click.option("--run", "run_id", type=RECORD_ID, required=True, metavar="RUN",
               help="The training run whose model draws the grid.")
 @click.option("--images", "image_ids", required=True, metavar="ID,...",
               help="Image ids, comma-separated (e.g. 000001.jpg,000002.jpg): one row each.")

@@ -11,7 +11,7 @@ import click
 from featurechanger.render.gif import DEFAULT_FRAMES
 from orchestrator.commands.vectors import (data_option, device_option, keep_option,
                                            margin_option, vectors_option)
-from orchestrator.output import emit, settings_from_context
+from orchestrator.output import RECORD_ID, emit, settings_from_context
 from orchestrator.submit import submit_job, submit_options
 
 SPLITS = ("all", "train", "val", "test")
@@ -21,7 +21,7 @@ FORMS = ("Give one of: --image ID with --add/--remove ATTR (one GIF); --from ID 
 
 
 @click.command()
-@click.option("--run", "run_id", type=int, required=True, metavar="RUN",
+@click.option("--run", "run_id", type=RECORD_ID, required=True, metavar="RUN",
               help="The training run whose model draws the frames.")
 @click.option("--image", "image_id", metavar="ID",
               help="The image to edit (with --add/--remove).")

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from featurechanger.jobs.states import JOB_STATES
-from orchestrator.output import emit, json_option, settings_from_context
+from orchestrator.output import RECORD_ID, emit, json_option, settings_from_context
 from orchestrator.submit import (broker_app, describe_job, finish_following, report_end,
                                  require_consumer, run_queued_here, send)
 
@@ -28,11 +28,11 @@ def list_command(ctx: click.Context, state: str | None, limit: int, as_json: boo
     from featurechanger.jobs.store import list_jobs
 
     found = list_jobs(_url(ctx), limit=limit, state=state)
-    emit({"jobs": found}, as_json, lambda payload: _job_table(payload["jobs"]))
+    emit({"jobs": found}, as_json, lambda payload: _job_table(payload["jobs"], state))
 
 
 @jobs.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=RECORD_ID)
 @click.option("--failed", "show_failed", is_flag=True,
               help="List the images that failed and why, and the tasks that failed whole.")
 @click.option("--tasks", "show_tasks", is_flag=True, help="List every task of the job.")
@@ -41,19 +41,22 @@ def list_command(ctx: click.Context, state: str | None, limit: int, as_json: boo
 def show(ctx: click.Context, job_id: int, show_failed: bool, show_tasks: bool,
          as_json: bool) -> None:
     """A job's state, counts, what it used and made; --failed says what failed and why."""
-    from featurechanger.jobs.store import failures, job_summary, task_rows
+    from featurechanger.jobs.store import failures, iso_utc, job_summary, task_rows
 
     url = _url(ctx)
     payload: dict[str, Any] = job_summary(url, job_id)
     if show_failed:
         payload["failures"] = failures(url, job_id)
     if show_tasks:
-        payload["task_list"] = task_rows(url, job_id)
+        payload["task_list"] = [
+            {**row, **{key: iso_utc(row[key]) for key in ("started_at", "finished_at",
+                                                           "heartbeat_at")}}
+            for row in task_rows(url, job_id)]
     emit(payload, as_json, _describe_in_full)
 
 
 @jobs.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=RECORD_ID)
 @json_option
 @click.pass_context
 def watch(ctx: click.Context, job_id: int, as_json: bool) -> None:
@@ -62,7 +65,7 @@ def watch(ctx: click.Context, job_id: int, as_json: bool) -> None:
 
 
 @jobs.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=RECORD_ID)
 @json_option
 @click.pass_context
 def cancel(ctx: click.Context, job_id: int, as_json: bool) -> None:
@@ -74,7 +77,7 @@ def cancel(ctx: click.Context, job_id: int, as_json: bool) -> None:
 
 
 @jobs.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=RECORD_ID)
 @click.option("--wait", is_flag=True, help="With a broker: follow the job until it ends.")
 @json_option
 @click.pass_context
@@ -82,6 +85,7 @@ def retry(ctx: click.Context, job_id: int, wait: bool, as_json: bool) -> None:
     """Run again only what did not succeed: failed or cancelled tasks, and failed images
     (images already done are skipped); tasks still queued are sent again, in case their
     message was lost. Without a broker it runs here."""
+    from featurechanger.errors import ConfigError
     from featurechanger.jobs.kinds import job_kind
     from featurechanger.jobs.runner import IN_PROCESS_LIVENESS
     from featurechanger.jobs.store import job_summary, requeue_stale, retry_job
@@ -89,8 +93,12 @@ def retry(ctx: click.Context, job_id: int, wait: bool, as_json: bool) -> None:
     settings = settings_from_context(ctx)
     url = _url(ctx)
     if not settings.broker_url:
+        queue = job_summary(url, job_id)["queue"]
+        if queue is not None:
+            raise ConfigError(f"Job {job_id} was queued to the workers ({queue!r}); retry it "
+                              f"with FEATURECHANGER_BROKER_URL set, so that they run it.")
         # An in-process run that was killed left its task running; nobody else will requeue it.
-        requeue_stale(url, IN_PROCESS_LIVENESS)
+        requeue_stale(url, IN_PROCESS_LIVENESS, job_id)
         retry_job(url, job_id)
         run_queued_here(settings, job_id)
         report_end(ctx, job_id, as_json=as_json)
@@ -114,9 +122,9 @@ def _url(ctx: click.Context) -> str:
     return url
 
 
-def _job_table(found: list[dict[str, Any]]) -> str:
+def _job_table(found: list[dict[str, Any]], state: str | None = None) -> str:
     if not found:
-        return "No jobs yet. `featurechanger demo` makes some."
+        return f"No {state} jobs." if state else "No jobs yet. `featurechanger demo` makes some."
     header = f"{'ID':>5}  {'KIND':<11} {'STATE':<10} {'DONE':>13} {'FAILED':>7}  CREATED"
     rows = [f"{job['job_id']:>5}  {job['kind']:<11} {job['state']:<10} "
             f"{job['done']:>6}/{job['total']:<6} {job['failed']:>7}  {job['created_at']}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from orchestrator.commands.vectors import data_option, device_option, precision_option
-from orchestrator.output import emit, json_option, settings_from_context
+from orchestrator.output import RECORD_ID, emit, json_option, settings_from_context
 
 
 @click.group()
@@ -15,7 +15,8 @@ def refiner() -> None:
 
 
 @refiner.command()
-@click.option("--run", "run_id", type=int, required=True, help="The run whose edits to refine.")
+@click.option("--run", "run_id", type=RECORD_ID, required=True,
+              help="The run whose edits to refine.")
 @click.option("--attribute", "attributes", multiple=True, required=True, metavar="ATTR",
               help="Attribute whose removal to refine: Eyeglasses, the object whose place "
                    "on a face it knows (repeatable: one refiner each).")

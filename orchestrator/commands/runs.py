@@ -6,7 +6,7 @@ import click
 
 from featurechanger.attributes import SPLITS
 from featurechanger.training.options import DEVICES
-from orchestrator.output import OutputFile, emit, json_option, settings_from_context
+from orchestrator.output import RECORD_ID, OutputFile, emit, json_option, settings_from_context
 
 
 @click.group()
@@ -28,7 +28,7 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
 
 
 @runs.command()
-@click.argument("run_id", metavar="RUN", type=int)
+@click.argument("run_id", metavar="RUN", type=RECORD_ID)
 @click.option("--plot", type=OutputFile(".png", ".pdf", ".svg"), metavar="FILE.png",
               help="Also draw the loss, PSNR and SSIM curves into this file (.png, .pdf or .svg).")
 @json_option
@@ -48,7 +48,7 @@ def show(ctx: click.Context, run_id: int, plot: str | None, as_json: bool) -> No
 
 
 @runs.command()
-@click.argument("run_id", metavar="RUN", type=int)
+@click.argument("run_id", metavar="RUN", type=RECORD_ID)
 @click.option("--split", type=click.Choice(list(SPLITS)), default="test",
               show_default=True, help="Partition of the run's shard set to measure.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto",

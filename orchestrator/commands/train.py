@@ -11,7 +11,7 @@ import click
 from featurechanger.training.options import (DEVICES, LOSS_NAMES, LR_SCHEDULES, MODEL_NAMES,
                                              TrainOptions)
 from orchestrator.commands.vectors import precision_option
-from orchestrator.output import settings_from_context
+from orchestrator.output import RECORD_ID, settings_from_context
 from orchestrator.submit import submit_job, submit_options
 
 DEFAULTS = TrainOptions()
@@ -59,7 +59,7 @@ def _weights(value: str | None) -> tuple[float, ...] | None:
 @precision_option
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True,
               help="Seeds the model init and the batch order: the same seed repeats a run.")
-@click.option("--resume", type=int, metavar="RUN",
+@click.option("--resume", type=RECORD_ID, metavar="RUN",
               help="Continue run RUN exactly where it stopped, with its stored options "
                    "(only --device, --minutes and --json may change).")
 @click.option("--minutes", type=float,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from featurechanger.training.options import PRECISIONS
-from orchestrator.output import emit, json_option, settings_from_context
+from orchestrator.output import RECORD_ID, emit, json_option, settings_from_context
 from orchestrator.submit import submit_job, submit_options
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ keep_option = click.option(
     help="Use the run's vector set conditioned to leave ATTR unchanged (repeatable), e.g. "
          "--keep Male; compute it with `featurechanger vectors --run RUN --keep ATTR`.")
 vectors_option = click.option(
-    "--vectors", "vector_set_id", type=int, metavar="ID",
+    "--vectors", "vector_set_id", type=RECORD_ID, metavar="ID",
     help="Vector set to use [default: the run's newest one keeping exactly --keep].")
 margin_option = click.option(
     "--margin", type=float, metavar="K",
@@ -42,7 +42,7 @@ margin_option = click.option(
 
 
 @click.group(invoke_without_command=True)
-@click.option("--run", "run_id", type=int, metavar="RUN", help="The training run whose model "
+@click.option("--run", "run_id", type=RECORD_ID, metavar="RUN", help="The training run whose model "
               "encodes the images (required to compute).")
 @data_option
 @click.option("--split", type=SPLITS, default="train", show_default=True,
@@ -133,7 +133,7 @@ def _describe(payload: dict) -> str:
 
 
 @vectors.command("list")
-@click.option("--run", "run_id", type=int, required=True, metavar="RUN")
+@click.option("--run", "run_id", type=RECORD_ID, required=True, metavar="RUN")
 @json_option
 @click.pass_context
 def list_sets(ctx: click.Context, run_id: int, as_json: bool) -> None:
