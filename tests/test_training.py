@@ -18,6 +18,7 @@ from PIL import Image
 from featurechanger.config import Settings
 from featurechanger.data.shards import build_shards
 from featurechanger.data.synth import write_synthetic
+from featurechanger.db.migrate import ensure_schema
 from featurechanger.errors import ConfigError, DataError
 from featurechanger.jobs.store import job_summary
 from featurechanger.models.checkpoint import read_checkpoint
@@ -239,6 +240,47 @@ def test_time_budget_stops_cleanly_and_resumes(shards: str, settings: Settings) 
                                final_checkpoint(settings, run_id))
     with pytest.raises(ConfigError, match="is 'completed'"):
         train(TrainOptions(resume=run_id), settings, progress=False)
+
+
+def test_a_stop_request_saves_the_run_resumable_as_its_time_budget_does(
+        shards: str, settings: Settings) -> None:
+    asked = []
+
+    def after_three_steps() -> bool:
+        asked.append(1)
+        return len(asked) >= 3
+
+    made = []
+    run_id = train(TrainOptions(data=shards, steps=10, batch_size=16), settings, progress=False,
+                   on_run=made.append, should_stop=after_three_steps)
+    assert made == [run_id]
+    run = get_run(settings, run_id)
+    assert (run.state, run.step) == ("stopped", 3)
+    assert final_checkpoint(settings, run_id)["training"]["step"] == 3
+
+
+def test_a_train_job_interrupted_then_retried_resumes_its_own_run(
+        shards: str, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from featurechanger.jobs.runner import run_in_process
+    from featurechanger.jobs.store import retry_job
+    from featurechanger.jobs.submit import new_job
+
+    ensure_schema(settings.database_url)
+    options = TrainOptions(data=shards, steps=6, batch_size=16, checkpoint_every=2)
+    job_id, _ = new_job(settings, "train", options.to_dict(), queue=None, command_line="test")
+    uninterrupted = loop.train_step
+    interrupt_after(monkeypatch, 3)
+    with pytest.raises(KeyboardInterrupt):
+        run_in_process(settings, job_id)
+    job = job_summary(settings.database_url, job_id)
+    assert job["state"] == "cancelled" and job["run_id"] is not None  # tied as soon as made
+    assert get_run(settings, job["run_id"]).state == "interrupted"
+    monkeypatch.setattr(loop, "train_step", uninterrupted)
+    retry_job(settings.database_url, job_id)
+    run_in_process(settings, job_id)
+    assert job_summary(settings.database_url, job_id)["state"] == "succeeded"
+    assert [(run.id, run.state, run.step) for run in list_runs(settings)] == [
+        (job["run_id"], "completed", 6)]
 
 
 def test_a_run_records_the_precision_auto_chose_and_resumes_in_it(

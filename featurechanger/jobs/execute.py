@@ -16,7 +16,7 @@ from featurechanger.db.jobs import JobRecord, JobTaskRecord
 from featurechanger.db.session import session_scope
 from featurechanger.errors import FeatureChangerError
 from featurechanger.jobs import states
-from featurechanger.jobs.context import TaskContext
+from featurechanger.jobs.context import TaskContext, TaskStopped
 from featurechanger.jobs.heartbeat import Heartbeat
 from featurechanger.jobs.kinds import Step, load_function, step_named
 from featurechanger.jobs.store import (FINAL_ITEM, Claim, Liveness, TaskRef, advance_job,
@@ -61,7 +61,10 @@ def run_task(settings: Settings, task_id: int, *, worker: str, dispatch: Dispatc
             outcome = load_function(step.handler)(context)
         except Exception as error:  # noqa: BLE001 - recorded on the task; the worker goes on
             message = f"{type(error).__name__}: {error}"
-            if isinstance(error, FeatureChangerError):  # the user's to fix: the message says how
+            if isinstance(error, TaskStopped):  # cancelled, or taken over: nothing went wrong
+                log.info("task %s (%s, item %s) stopped: %s", task_id, step.name,
+                         context.item, error)
+            elif isinstance(error, FeatureChangerError):  # the user's to fix; the message says how
                 log.warning("task %s (%s, item %s) failed: %s", task_id, step.name,
                             context.item, message)
             else:  # a bug: its traceback belongs in the log

@@ -145,6 +145,13 @@ def finish_task(url: str, claim: Claim, outcome: TaskOutcome) -> bool:
         return True
 
 
+def record_job_run(url: str, job_id: int, run_id: int) -> None:
+    """Tie a training run to its job as soon as it exists, so that a requeued or retried task
+    resumes that run instead of starting another."""
+    with session_scope(url) as session:
+        session.get(JobRecord, job_id).run_id = run_id
+
+
 def fail_task(url: str, claim: Claim, error: str, done: int) -> bool:
     """End a task whose handler raised: the items it did not finish count as failed."""
     with session_scope(url) as session:

@@ -25,7 +25,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -79,6 +79,7 @@ class _Session:
     val_images: torch.Tensor
     device: torch.device
     deadline: float | None  # time.monotonic() value after which to stop
+    should_stop: Callable[[], bool]  # e.g. the job was cancelled: stop like at the deadline
 
     @property
     def batch_size(self) -> int:
@@ -95,12 +96,16 @@ class _Plan:
     learning_rate: LearningRate
 
 
-def train(options: TrainOptions, settings: Settings, progress: bool = True) -> int:
+def train(options: TrainOptions, settings: Settings, progress: bool = True, *,
+          on_run: Callable[[int], None] | None = None,
+          should_stop: Callable[[], bool] = lambda: False) -> int:
     """Train (or resume, with `options.resume`) a model; returns the run id.
 
     Raises ConfigError / DataError before any step, and before any record is written, when an
     option or the data cannot work (including --loss dfc without VGG19 weights); raises
-    TrainingInterrupted after Ctrl-C.
+    TrainingInterrupted after Ctrl-C. `on_run(run_id)` is called once the run is recorded, before
+    its first step; once `should_stop()` is true the run saves a checkpoint and stops
+    ('stopped', resumable), as at its time budget.
     """
     started = time.monotonic()
     options.validate()
@@ -135,9 +140,11 @@ def train(options: TrainOptions, settings: Settings, progress: bool = True) -> i
         run_id = options.resume
         runs.forget_after(settings, run_id, checkpoint["training"]["step"] if checkpoint else 0)
         runs.update_run(settings, run_id, state="running", error=None, finished_at=None)
+    if on_run is not None:
+        on_run(run_id)
     deadline = started + 60 * options.minutes if options.minutes is not None else None
     session = _Session(run_id, options, settings, model, loss_fn, train_images, val_images,
-                       device, deadline)
+                       device, deadline, should_stop)
     try:
         if plan is None:
             _fit_pca(session, progress)
@@ -239,7 +246,8 @@ def _fit(session: _Session, plan: _Plan, checkpoint: dict | None, progress: bool
                                      (loss_sum / loss_steps).item())
                 loss_sum, loss_steps = torch.zeros((), device=device), 0
 
-            stopping = stop_requested.is_set() or _past(session.deadline)
+            stopping = (stop_requested.is_set() or _past(session.deadline)
+                        or session.should_stop())
             if done % options.checkpoint_every == 0 or done == total or stopping:
                 _save(session, optimizer, done, loss_sum.item(), loss_steps)
             if stop_requested.is_set():

@@ -90,10 +90,12 @@ def train(ctx: click.Context, as_json: bool, dfc_weights: str | None, resume: in
 
     Each epoch records val loss, PSNR and SSIM and writes a reconstruction sheet; see them with
     `featurechanger runs show RUN`. Ctrl-C or SIGTERM (kill, docker stop) saves a checkpoint
-    first; continue with --resume.
+    first; continue with --resume, or `featurechanger jobs retry JOB`.
     With FEATURECHANGER_BROKER_URL set, the run is queued to a worker as a train job and the
-    job id is printed (--wait follows it); --json prints {"run_id", "state", "job_id"} once
-    the run has ended, or {"job_id", ...} for a queued job.
+    job id is printed (--wait follows it; Ctrl-C then stops following, not the run);
+    `jobs cancel JOB` stops the run at a checkpoint, and `jobs retry JOB`, or a worker taking
+    over from one that died, continues that same run. --json prints {"run_id", "state",
+    "job_id"} once the run has ended, or {"job_id", ...} for a queued job.
     """
     if resume is not None:
         given = [name for name in RUN_DEFINING
