@@ -125,7 +125,12 @@ def finish_following(ctx: click.Context, job_id: int, *, as_json: bool,
     """Follow a queued job with a progress bar until it ends, then report and exit."""
     from featurechanger.jobs.states import ENDED_JOB_STATES
 
+    from featurechanger.jobs.store import job_summary
+
     settings = settings_from_context(ctx)
+    warning = unserved_queue(settings, job_summary(settings.database_url, job_id))
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
     try:
         with JobBar(settings, job_id) as bar:
             while bar.refresh()["state"] not in ENDED_JOB_STATES:
@@ -185,6 +190,21 @@ def require_consumer(settings: Settings, queue: str) -> None:
     raise ConfigError(
         f"No online worker consumes queue {queue!r} (workers online: {online}). Start one with "
         f"`celery -A worker.celery_app worker -Q {queue}`, or pick another queue with --queue.")
+
+
+def unserved_queue(settings: Settings, job: dict[str, Any]) -> str | None:
+    """Why a queued or running job may not move: no online worker consumes its queue (all
+    died, or none was started); None when one does, or the job has ended or runs here."""
+    from featurechanger.jobs.states import ENDED_JOB_STATES
+    from featurechanger.jobs.workers import consumers_of
+
+    queue = job["queue"]
+    if queue is None or job["state"] in ENDED_JOB_STATES or consumers_of(
+            settings.database_url, queue):
+        return None
+    return (f"No online worker consumes queue {queue!r}: the job waits until one starts "
+            f"(`celery -A worker.celery_app worker -Q {queue}`), which also takes over the "
+            f"tasks of dead workers.")
 
 
 def send(app: Celery, settings: Settings, job_id: int, refs: list[TaskRef]) -> None:

@@ -193,7 +193,11 @@ def test_a_queued_job_is_followed_retried_and_listed_as_its_state_says(
     watched = cli(settings, "jobs", "watch", job_id, broker=BROKER_URL)
     assert watched.exit_code == 1 and f"Stopped following job {job_id}; the job itself goes " \
         "on." in watched.output
-    assert job_of(settings, job_id)["state"] == "queued"
+    assert job_of(settings, job_id)["state"] == "queued" and "warning" not in job_of(
+        settings, job_id)
+    worker_offline(settings.database_url, "both@host")  # every worker gone
+    shown = cli(settings, "jobs", "show", job_id)
+    assert "warning: No online worker consumes queue 'gpu'" in shown.output
 
 
 @pytest.mark.services

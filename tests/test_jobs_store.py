@@ -191,7 +191,9 @@ def test_some_failed_items_make_a_job_partial_and_retry_reruns_only_their_task(u
     again = retry_job(url, job_id)
     assert [ref.task_id for ref in again] == [refs[1].task_id]
     assert task_state(url, refs[0].task_id) == "succeeded"
-    assert job_summary(url, job_id)["tasks"] == {"succeeded": 1, "queued": 1, "waiting": 1}
+    retried = job_summary(url, job_id)
+    assert retried["tasks"] == {"succeeded": 1, "queued": 1, "waiting": 1}
+    assert (retried["done"], retried["failed"]) == (4, 0)  # the failed item is being retried
     sheet = run(url, refs[1].task_id, TaskOutcome(done=2))
     run(url, sheet[0].task_id, TaskOutcome(done=0))
     job = job_summary(url, job_id)

@@ -258,8 +258,8 @@ def retry_job(url: str, job_id: int) -> list[TaskRef]:
         if not redo and not final and not waiting_in_queue:
             raise ConfigError(f"Job {job_id} has nothing to retry: it is {job.state} and no "
                               f"task of it failed, was cancelled or waits in the queue.")
-        for task in redo:
-            task.state, task.error, task.finished_at = states.QUEUED, None, None
+        for task in redo:  # its done items stay done (the rerun skips them); the failed are retried
+            task.state, task.error, task.finished_at, task.failed = states.QUEUED, None, None, 0
         for task in (t for t in tasks if is_final(t)):
             # The final step reduces over every item, so it runs again after any of them reruns.
             if redo or task in final:

@@ -9,7 +9,7 @@ import click
 from featurechanger.jobs.states import JOB_STATES
 from orchestrator.output import RECORD_ID, emit, json_option, settings_from_context
 from orchestrator.submit import (broker_app, describe_job, finish_following, report_end,
-                                 require_consumer, run_queued_here, send)
+                                 require_consumer, run_queued_here, send, unserved_queue)
 
 
 @click.group()
@@ -45,6 +45,9 @@ def show(ctx: click.Context, job_id: int, show_failed: bool, show_tasks: bool,
 
     url = _url(ctx)
     payload: dict[str, Any] = job_summary(url, job_id)
+    warning = unserved_queue(settings_from_context(ctx), payload)
+    if warning:
+        payload["warning"] = warning
     if show_failed:
         payload["failures"] = failures(url, job_id)
     if show_tasks:
@@ -138,6 +141,8 @@ def _describe_in_full(job: dict[str, Any]) -> str:
              f"  uses: run {job['run_id']}, vector set {job['vector_set_id']}, "
              f"shard set {job['shard_set_id']}",
              "  tasks: " + ", ".join(f"{n} {state}" for state, n in sorted(job["tasks"].items()))]
+    if job.get("warning"):
+        lines.append(f"  warning: {job['warning']}")
     for task in job.get("task_list", []):
         lines.append(f"  task {task['task_id']} {task['step']} item {task['item']}: "
                      f"{task['state']} ({task['done']}/{task['total']} done, {task['failed']} "
