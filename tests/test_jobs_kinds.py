@@ -145,7 +145,8 @@ def test_an_interpolate_job_writes_a_gif_per_image_or_per_pair(
     common = {"run": made.run_id, "data": str(made.shards), "frames": 3}
     job = run_new_job_here(settings, "interpolate", {
         **common, "remove": ["Eyeglasses"], "where": ["Eyeglasses=1"], "out": str(tmp_path / "a")})
-    assert job["state"] == "succeeded"
+    assert job["state"] == "succeeded" and Path(
+        settings.resolve(job["outputs"]["out"], "output")) == tmp_path / "a"
     assert sorted(p.stem for p in (tmp_path / "a").glob("*.gif")) == sorted(
         Path(i).stem for i in with_glasses(made))
     pairs = tmp_path / "pairs.txt"

@@ -37,7 +37,8 @@ def process_items(context: TaskContext, names: Sequence[str],
         context.progress(len(done_before) + len(results) - failed, failed)
     _write_manifest(context, manifest, done_before, results)
     failed = _failures(results)
-    return TaskOutcome(done=len(names) - failed, failed=failed, results=results)
+    return TaskOutcome(done=len(names) - failed, failed=failed, results=results,
+                       outputs={"out": context.params["out"]})  # where jobs show finds them
 
 
 def _finished_before(context: TaskContext, names: Sequence[str]) -> dict[str, str]:
