@@ -16,7 +16,10 @@ DEFAULT_FRAMES = 20  # here, not beside the torch code that draws them: job plan
 
 def write_gif(frames: Sequence[np.ndarray], path: Path, *, size: int = GIF_SIZE,
               frame_ms: int = FRAME_MS) -> Path:
-    """Write frames ((H, W, 3) uint8 or [0, 1] float) as a GIF whose longer side is `size`."""
+    """Write frames ((H, W, 3) uint8 or [0, 1] float) as a GIF whose longer side is `size`.
+
+    The GIF encoder stores identical consecutive frames once, with their durations added (a
+    strength-0 edit, or a morph of an image into itself): it plays the same."""
     import imageio.v3 as iio
 
     if len(frames) == 0:

@@ -39,7 +39,8 @@ FORMS = ("Give one of: --image ID with --add/--remove ATTR (one GIF); --from ID 
                    "(OUT/<a>_to_<b>.gif).")
 @keep_option
 @click.option("--frames", type=click.IntRange(min=2), default=DEFAULT_FRAMES, show_default=True,
-              help="Frames in each GIF, the first and last included.")
+              help="Frames in each GIF, the first and last included (identical consecutive "
+                   "frames are stored once, shown as long).")
 @click.option("--strength", type=float, metavar="S",
               help="Fixed edit strength of the last frame (the seed's GIFs used 2) [default: "
                    "the edit default, see `featurechanger edit --help`].")
