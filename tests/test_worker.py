@@ -88,10 +88,10 @@ def test_a_worker_or_beat_set_up_wrong_says_why_and_stops(
     CLI's; and an error of Celery's import or startup would hide the reason."""
     env = {"PATH": str(Path(sys.executable).parent), "FEATURECHANGER_HOME": str(tmp_path),
            **environ}
-    if process == ["worker"]:
-        process = ["worker", "-Q", "cpu", "--pool", "solo"]
+    extra = {"worker": ["-Q", "cpu", "--pool", "solo"],
+             "beat": ["--schedule", str(tmp_path / "beat-schedule")]}[process[0]]
     ended = subprocess.run([sys.executable, "-m", "celery", "-A", "worker.celery_app",
-                            *process], env=env, cwd=Path(__file__).parents[1],
+                            *process, *extra], env=env, cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)
     assert ended.returncode != 0
     assert message in ended.stdout + ended.stderr and "Traceback" not in ended.stderr
