@@ -81,6 +81,8 @@ def test_cli_help_and_the_worker_parent_do_not_import_torch(code: str) -> None:
     (["worker"], {"FEATURECHANGER_BROKER_URL": "redis://127.0.0.1:6379/15",
                   "FEATURECHANGER_HEARTBEAT_SECONDS": "abc"},
      "FEATURECHANGER_HEARTBEAT_SECONDS='abc' is not a positive float"),
+    (["beat"], {"FEATURECHANGER_BROKER_URL": "redis://127.0.0.1:6379/15",
+                "FEATURECHANGER_RETRAIN_AT": "02:30"}, "FEATURECHANGER_RETRAIN_DATA is not"),
 ])
 def test_a_worker_or_beat_set_up_wrong_says_why_and_stops(
         tmp_path: Path, process: list[str], environ: dict, message: str) -> None:

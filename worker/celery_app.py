@@ -124,6 +124,6 @@ def _number(env: Mapping[str, str], name: str, kind: type) -> float | int | None
 
 try:
     options = worker_options()
+    app = make_app(load_settings())
 except ConfigError as error:  # SystemExit's message reaches the terminal; Celery's traceback hid it
     raise SystemExit(str(error)) from None
-app = make_app(load_settings())
