@@ -184,8 +184,9 @@ def test_image_folder_edits_aligned_photos_and_explains_the_others(tmp_path: Pat
     outcomes = edit_image_folder(folder, model=identity_model(), vectors=_vector_set(192),
                                  spec=EditSpec.parse(add=["Smiling"]), out_dir=tmp_path / "out")
     by_name = {outcome.image_id: outcome for outcome in outcomes}
-    assert set(by_name) == {"a.png", "b.jpg", "c.png", "square.png"}
+    assert set(by_name) == {"a.png", "b.jpg", "c.png", "square.png", "notes.txt"}
     assert "178x218" in by_name["square.png"].error
+    assert by_name["notes.txt"].error == "Not a .jpg, .jpeg or .png photo."
     assert Image.open(by_name["b.jpg"].output_path).size == (WIDTH, HEIGHT)
 
 
