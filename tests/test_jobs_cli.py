@@ -58,7 +58,8 @@ def test_train_runs_as_a_job_here_and_keeps_its_run_output(
                  "--device", "cpu", "--latent-dim", "8", "--json")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert set(payload) == {"run_id", "state", "job_id"} and payload["state"] == "completed"
+    assert set(payload) == {"run_id", "state", "precision", "job_id"}
+    assert payload["state"] == "completed" and payload["precision"] == "fp32"  # the tests' auto
     job = job_of(settings, payload["job_id"])
     assert (job["kind"], job["state"], job["run_id"]) == ("train", "succeeded", payload["run_id"])
 

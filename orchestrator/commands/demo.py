@@ -54,8 +54,8 @@ GRID_ATTRIBUTES = "-Eyeglasses,Smiling,Blond_Hair,Mustache"
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for everything the demo makes [default: HOME/demo].")
 @click.option("--quick", is_flag=True,
-              help=f"{QUICK.faces:,} faces and {QUICK.train_epochs} training epochs: a minute or "
-                   f"two on 2 cores (CI runs it). Without it: {FULL.faces:,} faces and "
+              help=f"{QUICK.faces:,} faces and {QUICK.train_epochs} training epochs: one to two "
+                   f"and a half minutes on 2 cores (CI runs it). Without it: {FULL.faces:,} faces and "
                    f"{FULL.train_epochs} epochs where training computes in bf16 (8.4 to 9.3 "
                    f"minutes on 2 CPU cores), {FULL_FP32.faces:,} faces and "
                    f"{FULL_FP32.train_epochs} epochs where it computes in fp32 (see --precision; "

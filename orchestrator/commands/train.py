@@ -95,7 +95,7 @@ def train(ctx: click.Context, as_json: bool, dfc_weights: str | None, resume: in
     job id is printed (--wait follows it; Ctrl-C then stops following, not the run);
     `jobs cancel JOB` stops the run at a checkpoint, and `jobs retry JOB`, or a worker taking
     over from one that died, continues that same run. --json prints {"run_id", "state",
-    "job_id"} once the run has ended, or {"job_id", ...} for a queued job.
+    "precision", "job_id"} once the run has ended, or {"job_id", ...} for a queued job.
     """
     if resume is not None:
         given = [name for name in RUN_DEFINING
@@ -125,7 +125,8 @@ def _run_report(ctx: click.Context, job: dict) -> tuple[dict, object]:
     from featurechanger.training.runs import get_run
 
     run = get_run(settings_from_context(ctx), job["outputs"]["run_id"])
-    return ({"run_id": run.id, "state": run.state},
+    return ({"run_id": run.id, "state": run.state,
+             "precision": run.train_config.get("precision")},  # None: recorded before it was
             lambda p: _finished_message(p["run_id"], p["state"]))
 
 
