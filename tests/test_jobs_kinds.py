@@ -163,5 +163,5 @@ def test_a_train_job_records_the_run_it_made(world: tuple[Settings, EditWorld]) 
     job = run_new_job_here(settings, "train", {"model": "dcae", "data": str(made.shards),
                                                "steps": 1, "batch_size": 8, "device": "cpu",
                                                "latent_dim": 8})
-    assert job["state"] == "succeeded"
+    assert job["state"] == "succeeded" and job["shard_set_id"] is not None  # what it trained on
     assert job["run_id"] == job["outputs"]["run_id"] != made.run_id

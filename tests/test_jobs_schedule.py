@@ -14,7 +14,7 @@ from featurechanger.data.synth import write_synthetic
 from featurechanger.errors import ConfigError, FeatureChangerError
 from featurechanger.jobs.schedule import (RETRAIN_TASK, RetrainPlan, beat_schedule, retrain_plan,
                                           submit_retraining)
-from featurechanger.jobs.store import job_summary, task_rows
+from featurechanger.jobs.store import job_summary, list_jobs, task_rows
 from worker.celery_app import make_app
 
 
@@ -82,3 +82,6 @@ def test_the_retrain_queue_is_configurable_and_a_missing_shard_set_is_an_error(
                           queue=None)
     with pytest.raises(FeatureChangerError, match="gone"):
         submit_retraining(settings, missing, sent.extend)
+    refused = list_jobs(settings.database_url, limit=1)[0]  # what `jobs list` shows the operator
+    assert (refused["kind"], refused["state"], refused["total"]) == ("train", "failed", 0)
+    assert "gone" in refused["error"] and "nightly retrain" in refused["command_line"]

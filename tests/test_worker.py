@@ -56,6 +56,22 @@ def test_every_job_step_is_a_routed_task_with_its_time_limits(settings: Settings
     assert len(steps()) == len({step.name for step in steps()})
 
 
+def test_a_failed_job_task_fails_its_celery_task_too_as_an_expected_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flower shows Celery's state: a job task that failed must not show SUCCESS there."""
+    import worker.tasks
+    from featurechanger.jobs.execute import TaskReport
+
+    def failed(*_: object, **__: object) -> TaskReport:
+        return TaskReport(7, 3, "train", "failed", error="DataError: no shard set")
+    monkeypatch.setattr(worker.tasks, "run_task", failed)
+    with pytest.raises(worker.tasks.JobTaskFailed, match="job 3 task 7 .*no shard set"):
+        worker.tasks.train.run(7)
+    assert all(worker.tasks.JobTaskFailed in task.throws for name, task in
+               worker.tasks.app.tasks.items() if name.startswith("featurechanger.")
+               and name != "featurechanger.retrain")
+
+
 def test_worker_settings_come_from_the_environment() -> None:
     options = worker_options({"FEATURECHANGER_DEVICE": "cuda:1",
                               "FEATURECHANGER_TORCH_THREADS": "2",

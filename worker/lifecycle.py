@@ -14,6 +14,7 @@ from celery.signals import (beat_init, worker_init, worker_process_init, worker_
                             worker_shutdown)
 
 from featurechanger.config import load_settings
+from featurechanger.jobs.schedule import retrain_plan
 from featurechanger.jobs.store import requeue_stale
 from featurechanger.jobs.workers import worker_beat, worker_offline, worker_online
 from worker.celery_app import app, options, send_tasks
@@ -41,6 +42,9 @@ def _check_beat_setup(**_: object) -> None:
     if not load_settings().broker_url:
         raise SystemExit("FEATURECHANGER_BROKER_URL is not set: beat queues the nightly "
                          "retraining through it, e.g. redis://127.0.0.1:6379/0.")
+    plan = retrain_plan(os.environ)  # checked already by the app's beat_schedule
+    log.warning("nightly retraining: %s", plan.describe() if plan else
+                "off (FEATURECHANGER_RETRAIN_AT is not set)")
 
 
 @worker_process_init.connect

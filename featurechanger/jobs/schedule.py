@@ -37,6 +37,10 @@ class RetrainPlan:
     models: tuple[str, ...]
     queue: str | None  # None: the train kind's default queue
 
+    def describe(self) -> str:
+        return (f"{', '.join(self.models)} at {self.hour:02d}:{self.minute:02d} UTC on "
+                f"{self.data}, queue {self.queue or 'gpu (the default)'}")
+
     def to_json(self) -> dict:
         return {"hour": self.hour, "minute": self.minute, "data": self.data,
                 "models": list(self.models), "queue": self.queue}
@@ -102,11 +106,14 @@ def submit_retraining(settings: Settings, plan: RetrainPlan,
                       send: Callable[[Sequence[TaskRef]], None]) -> list[int]:
     """Record and queue one train job per model of the plan; returns the job ids.
 
-    A model whose job cannot be planned (e.g. the shard set is gone) is logged and skipped, so
-    that it does not stop the others; if every model fails, the last error is raised.
+    A model whose job cannot be planned (e.g. the shard set is gone) is recorded as a failed
+    job with the reason, logged and skipped, so that it does not stop the others; if every
+    model fails, the last error is raised.
     """
     from featurechanger.db.migrate import ensure_schema
     from featurechanger.jobs.kinds import job_kind
+    from featurechanger.jobs.store import record_refused_job
+    from featurechanger.jobs.workers import consumers_of
     from featurechanger.jobs.submit import new_job
     from featurechanger.training.options import TrainOptions
 
@@ -115,17 +122,24 @@ def submit_retraining(settings: Settings, plan: RetrainPlan,
     job_ids, error = [], None
     for model in plan.models:
         params = TrainOptions(model=model, data=plan.data).to_dict()
+        command_line = f"celery beat: nightly retrain of {model} on {plan.data}"
         try:
             job_id, refs = new_job(settings, "train", params, queue=queue,
-                                   command_line=f"celery beat: nightly retrain of {model} on "
-                                                f"{plan.data}")
+                                   command_line=command_line)
         except FeatureChangerError as failure:  # a bad option or missing data, with the fix
             error = failure
-            log.error("nightly retrain of %s not submitted: %s", model, failure)
+            job_id = record_refused_job(settings.database_url, "train", params, queue=queue,
+                                        error=f"{type(failure).__name__}: {failure}",
+                                        command_line=command_line)
+            log.error("nightly retrain of %s not submitted (job %s, failed): %s", model,
+                      job_id, failure)
             continue
         send(refs)
         job_ids.append(job_id)
         log.info("nightly retrain of %s queued as job %s on %r", model, job_id, queue)
+    if job_ids and not consumers_of(settings.database_url, queue):
+        log.warning("nightly retrain jobs %s wait: no online worker consumes queue %r (see "
+                    "FEATURECHANGER_RETRAIN_QUEUE)", job_ids, queue)
     if not job_ids and error is not None:
         raise error
     return job_ids

@@ -89,6 +89,20 @@ def create_job(url: str, kind: JobKind, plan: Plan, *, queue: str | None,
                         if row.state == states.QUEUED]
 
 
+def record_refused_job(url: str, kind: str, params: dict, *, queue: str | None, error: str,
+                       command_line: str | None = None) -> int:
+    """Record a job that could not even be planned, as failed with the reason, for a submitter
+    no one watches (beat's nightly retraining): `jobs list` shows it, not only a worker's log."""
+    with session_scope(url) as session:
+        now = utcnow()
+        job = JobRecord(kind=kind, params=params, queue=queue, state=states.FAILED, total=0,
+                        done=0, failed=0, command_line=command_line, outputs={}, error=error,
+                        finished_at=now)
+        session.add(job)
+        session.flush()
+        return job.id
+
+
 def claim_task(url: str, task_id: int, worker: str, liveness: Liveness,
                celery_id: str | None = None) -> Claim | None:
     """Make `worker` the owner of a queued task, or of a running one whose worker went silent.

@@ -14,17 +14,22 @@ def plan(settings: Settings, params: dict[str, Any]) -> Plan:
     from featurechanger.training.options import TrainOptions
 
     from featurechanger.data.shards import open_shard_set
+    from featurechanger.jobs.selection import shard_set_id
     from featurechanger.training.runs import check_resumable, get_run
 
     options = TrainOptions.from_dict(params)
     options.validate()
+    records = {"run_id": options.resume, "shard_set_id": None}
     if options.resume is not None:  # an unknown or finished run is the user's error, named now
-        check_resumable(get_run(settings, options.resume))
+        run = get_run(settings, options.resume)
+        check_resumable(run)
+        records["shard_set_id"] = run.shard_set_id
     stored = options.to_dict()
     if options.data:  # relative to the data root, so that a worker finds it on its mount
-        open_shard_set(options.data)  # a missing or broken shard set fails now, not on a worker
+        shard_set = open_shard_set(options.data)  # missing or broken: fails now, not on a worker
         stored["data"] = settings.relative(options.data, "data")
-    return Plan(params=stored, tasks=[PlannedTask(item=0, total=1)], run_id=options.resume)
+        records["shard_set_id"] = shard_set_id(settings, shard_set)
+    return Plan(params=stored, tasks=[PlannedTask(item=0, total=1)], **records)
 
 
 def train_model(context: TaskContext) -> TaskOutcome:

@@ -136,10 +136,12 @@ def _job_table(found: list[dict[str, Any]], state: str | None = None) -> str:
 
 
 def _describe_in_full(job: dict[str, Any]) -> str:
+    records = {"run": job["run_id"], "vector set": job["vector_set_id"],
+               "shard set": job["shard_set_id"]}
+    used = [f"{name} {record}" for name, record in records.items() if record is not None]
     lines = [describe_job(job),
              f"  command: {job['command_line']}",
-             f"  uses: run {job['run_id']}, vector set {job['vector_set_id']}, "
-             f"shard set {job['shard_set_id']}",
+             f"  uses: {', '.join(used) or 'no recorded run, vector set or shard set'}",
              "  tasks: " + ", ".join(f"{n} {state}" for state, n in sorted(job["tasks"].items()))]
     if job.get("warning"):
         lines.append(f"  warning: {job['warning']}")
