@@ -242,3 +242,17 @@ def test_bad_names_and_missing_sets_are_one_line_errors(trained: dict) -> None:
                                       "--attributes", "Smiling", "--out", "g.png"])
     assert plain.exit_code == 1 and "no vector set without --keep" in plain.output
     assert f"set {kept['vector_set_id']} (mean, keeping Male)" in plain.output
+
+
+def test_a_vector_set_of_an_older_checkpoint_is_refused_with_the_command_that_remakes_it(
+        trained: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    import featurechanger.latent.store as store
+    from featurechanger.config import load_settings
+    from featurechanger.errors import ConfigError
+
+    run_id = int(trained["run_id"])
+    kept = _invoke("vectors", "--run", str(run_id), "--keep", "Male", "--device", "cpu")
+    monkeypatch.setattr(store, "_current_checkpoint", lambda settings, run: "a-newer-one.pt")
+    with pytest.raises(ConfigError, match=f"is now at 'a-newer-one.pt'; recompute it with "
+                                          f"`featurechanger vectors --run {run_id} --keep Male`"):
+        store.vector_set_for_run(load_settings(), run_id, kept["vector_set_id"], ["Male"])

@@ -174,7 +174,7 @@ def test_checkpoint_round_trips_to_identical_outputs(tmp_path: Path, index: int)
 
 
 def test_bad_checkpoint_files_give_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="does not exist.*runs list"):
+    with pytest.raises(DataError, match="does not exist: restore it, or train its run again"):
         load_checkpoint(tmp_path / "missing.pt")
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint at all")

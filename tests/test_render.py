@@ -155,3 +155,19 @@ def test_a_removal_confines_the_blend_to_the_removed_objects_band(photo: np.ndar
     fill = np.clip((1 - resize(edited, 178, 178)) * 255 + 0.5, 0, 255)
     inside = (slice(20 + 5, 20 + 35), slice(5, 35))
     assert np.abs(composed[inside] - fill[5:35, 5:35]).mean() < 1
+
+def test_two_writers_of_one_file_write_under_names_of_their_own(tmp_path: Path) -> None:
+    """Two jobs editing into one folder wrote the same temporary file, and one rename failed."""
+    from featurechanger.render.images import write_atomically
+
+    seen: list[Path] = []
+
+    def nested(temporary: Path) -> None:  # the second writer starts before the first renames
+        seen.append(temporary)
+        temporary.write_text("first")
+        write_atomically(tmp_path / "x.png", lambda other: (seen.append(other),
+                                                            other.write_text("second")))
+
+    write_atomically(tmp_path / "x.png", nested)
+    assert seen[0] != seen[1] and (tmp_path / "x.png").read_text() == "first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]

@@ -145,8 +145,9 @@ def read_photo(path: Path) -> np.ndarray:
         with Image.open(path) as image:
             return np.array(image.convert("RGB"))
     except FileNotFoundError as error:
-        raise DataError(f"Photo {str(path)!r} is missing; restore it, or point --data at the "
-                        "dataset it came from.") from error
+        raise DataError(f"Photo {str(path)!r} is missing: restore it there, or, if the dataset "
+                        f"moved, shard it again from its new place (`featurechanger data shard "
+                        f"NEW_PLACE --out SHARDS`) and edit anew.") from error
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise DataError(f"Cannot read photo {str(path)!r}: {error}.") from error
 

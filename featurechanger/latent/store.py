@@ -127,7 +127,8 @@ def vector_set_for_run(settings: Settings, run_id: int, vector_set_id: int | Non
     if chosen["checkpoint"] != current:
         raise ConfigError(f"Vector set {vector_set_id!r} was computed with checkpoint "
                           f"{chosen['checkpoint']!r}, but run {run_id!r} is now at {current!r}; "
-                          f"recompute it with `featurechanger vectors --run {run_id}`.")
+                          f"recompute it with `featurechanger vectors --run {run_id}"
+                          f"{''.join(f' --keep {name}' for name in chosen['keep'])}`.")
     return load_vector_set(settings, vector_set_id)
 
 

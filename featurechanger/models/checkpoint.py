@@ -48,8 +48,8 @@ def read_checkpoint(path: Path | str) -> dict[str, Any]:
     """The checked contents of a checkpoint file, tensors on the CPU."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"Checkpoint {str(path)!r} does not exist. `featurechanger runs list` "
-                        f"shows the runs and their checkpoints.")
+        raise DataError(f"Checkpoint {str(path)!r} does not exist: restore it, or train its run "
+                        f"again (`featurechanger runs show RUN` says which file a run uses).")
     payload = load_weights_file(path, "a featurechanger checkpoint", "Train its run again "
                                 "(`featurechanger runs list` shows which run wrote it).")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

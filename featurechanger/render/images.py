@@ -7,6 +7,8 @@ which only checks options (a job submitted from the CLI) can import the render p
 from __future__ import annotations
 
 import math
+import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,10 +63,12 @@ def enlarge(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call write(temporary) next to `path`, then rename it into place: readers never see half."""
+    """Call write(temporary) next to `path`, then rename it into place: readers never see half.
+    The temporary name is this writer's own, so that two writers of one file do not collide."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp{path.suffix}")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+                               f"{path.suffix}")
     try:
         write(temporary)
         temporary.replace(path)
