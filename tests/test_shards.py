@@ -12,7 +12,7 @@ from PIL import Image
 
 from featurechanger.data.celeba import open_celeba
 from featurechanger.data.images import crop_box, decode_aligned, load_aligned_image
-from featurechanger.data.shards import build_shards, iter_shards, open_shard_set
+from featurechanger.data.shards import BUILD_LOCK, build_shards, iter_shards, open_shard_set
 from featurechanger.data.synth import write_synthetic
 from featurechanger.data.torchdata import ShardDataset, images_to_tensor
 from featurechanger.errors import ConfigError, DataError
@@ -89,8 +89,19 @@ def test_rerun_is_idempotent_and_rebuilds_only_what_changed(dataset: Path, tmp_p
     assert rebuilt == {"shard-00001"}
     red = third.shard(1, 16).images[3].astype(int)
     assert (np.abs(red - (255, 0, 0)) <= 2).all()
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "shard-00000",
-                                                     "shard-00001", "shard-00002"]
+    assert sorted(p.name for p in out.iterdir() if p.name != BUILD_LOCK) == [
+        "manifest.json", "shard-00000", "shard-00001", "shard-00002"]
+
+
+def test_a_second_build_of_a_folder_while_one_runs_is_refused(dataset: Path,
+                                                              tmp_path: Path) -> None:
+    from featurechanger.locks import exclusive
+
+    out = tmp_path / "shards"
+    with exclusive(out / BUILD_LOCK, "held by this test"):  # as a build in another process
+        with pytest.raises(DataError, match="Another `data shard` is building"):
+            _build(dataset, out, crop="face")
+    assert _build(dataset, out).crop == "center"  # once it has ended
 
 
 def test_a_damaged_shard_is_named_and_a_rerun_rebuilds_it_alone(dataset: Path,
@@ -122,7 +133,7 @@ def test_fewer_shards_after_a_rebuild_leave_no_stale_ones(dataset: Path, tmp_pat
     _build(dataset, out)
     shard_set = _build(dataset, out, shard_size=64, sizes=(16,))
     assert shard_set.num_shards == 1 and shard_set.sizes == (16,)
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "shard-00000"]
+    assert sorted(p.name for p in out.iterdir() if p.name != BUILD_LOCK) == ["manifest.json", "shard-00000"]
     with pytest.raises(ConfigError, match=r"has no 32 px images; it has 16\. Rebuild it"):
         shard_set.load(32)
 

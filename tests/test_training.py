@@ -259,6 +259,22 @@ def test_a_stop_request_saves_the_run_resumable_as_its_time_budget_does(
     assert final_checkpoint(settings, run_id)["training"]["step"] == 3
 
 
+def test_a_run_is_trained_by_one_process_at_a_time(shards: str, settings: Settings) -> None:
+    from featurechanger.locks import exclusive
+    from featurechanger.training.runs import run_dir
+
+    run_id = train(TrainOptions(data=shards, steps=4, batch_size=16, minutes=0), settings,
+                   progress=False)
+    before = get_run(settings, run_id)
+    with exclusive(run_dir(settings, run_id) / loop.TRAINING_LOCK, "held by this test"):
+        with pytest.raises(DataError, match=f"Run {run_id} is being trained by another process"):
+            train(TrainOptions(resume=run_id), settings, progress=False)
+    after = get_run(settings, run_id)
+    assert (after.state, after.step) == (before.state, before.step) == ("stopped", 1)
+    train(TrainOptions(resume=run_id), settings, progress=False)
+    assert get_run(settings, run_id).state == "completed"
+
+
 def test_a_train_job_interrupted_then_retried_resumes_its_own_run(
         shards: str, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from featurechanger.jobs.runner import run_in_process

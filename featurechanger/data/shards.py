@@ -34,9 +34,11 @@ from featurechanger.data.images import (DEFAULT_CROP, cannot_read, check_crop, c
                                         decode_aligned)
 from featurechanger.data.parallel import ordered_map, progress_bar, resolve_workers
 from featurechanger.errors import ConfigError, DataError
+from featurechanger.locks import exclusive
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+BUILD_LOCK = ".shard-build.lock"  # held while a build writes the folder
 DEFAULT_SHARD_SIZE = 2048  # images per shard: the unit of work of a distributed job
 INDEX = "index.json"
 DECODE_CHUNK = 64  # images per task sent to a worker process
@@ -243,14 +245,15 @@ Decoded = tuple[dict[int, np.ndarray] | None, tuple[int, int, int, int] | str]
 
 
 def build_shards(dataset_root: Path | str, out: Path | str, sizes: Sequence[int] = (32, 64),
-                 shard_size: int = DEFAULT_SHARD_SIZE, crop: str = DEFAULT_CROP, workers: int | None = None,
-                 progress: bool = True, replace: bool = False) -> ShardSet:
+                 shard_size: int = DEFAULT_SHARD_SIZE, crop: str = DEFAULT_CROP,
+                 workers: int | None = None, progress: bool = True,
+                 replace: bool = False) -> ShardSet:
     """Decode every image of the dataset into shards under `out`; returns the shard set.
 
     Reruns are incremental (see the module docstring). Images that cannot be decoded are
     excluded and listed in the manifest with the reason, next to the images missing on disk.
-    A shard set of another dataset in `out` is rebuilt only with `replace`. Only one build
-    should write to a folder at a time.
+    A shard set of another dataset in `out` is rebuilt only with `replace`. A second build of
+    the same folder while one runs is refused (a lock file, OUT/.shard-build.lock, says so).
     """
     sizes = _check_sizes(sizes)
     check_crop(crop)
@@ -259,8 +262,16 @@ def build_shards(dataset_root: Path | str, out: Path | str, sizes: Sequence[int]
     workers = resolve_workers(workers)
     dataset = open_celeba(dataset_root)
     out = Path(out).absolute()
-    check_shard_output(out, dataset.fingerprint, replace)
-    out.mkdir(parents=True, exist_ok=True)
+    check_shard_output(out, dataset.fingerprint, replace)  # before writing a lock file there
+    busy = (f"Another `data shard` is building {str(out)!r} now; wait for it to end (two "
+            f"builds at once would mix their shards).")
+    with exclusive(out / BUILD_LOCK, busy):
+        check_shard_output(out, dataset.fingerprint, replace)  # the other may have just built it
+        return _build(dataset, out, sizes, shard_size, crop, workers, progress)
+
+
+def _build(dataset: CelebA, out: Path, sizes: tuple[int, ...], shard_size: int, crop: str,
+           workers: int, progress: bool) -> ShardSet:
     starts = range(0, len(dataset), shard_size)
     plans = [_Plan(_shard_name(k), _shard_key(dataset, rows, sizes, crop), rows)
              for k, rows in enumerate(np.arange(s, min(s + shard_size, len(dataset)))
@@ -420,7 +431,7 @@ def _write_shard(out: Path, dataset: CelebA, plan: _Plan, decoded: list[Decoded]
 def _remove_stale(out: Path, current: set[str]) -> None:
     """Delete shards beyond the dataset's end and leftovers of interrupted builds."""
     for entry in out.iterdir():
-        if _is_ours(entry.name) and entry.name not in current | {MANIFEST}:
+        if _is_ours(entry.name) and entry.name not in current | {MANIFEST, BUILD_LOCK}:
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 

@@ -37,6 +37,7 @@ from featurechanger.data.shards import open_shard_set
 from featurechanger.db.base import utcnow
 from featurechanger.db.migrate import ensure_schema
 from featurechanger.errors import ConfigError
+from featurechanger.locks import exclusive
 from featurechanger.losses import ReconstructionLoss, build_loss, resolve_vgg_weights
 from featurechanger.models import Autoencoder, build_model, config_dict
 from featurechanger.models.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
@@ -56,6 +57,9 @@ from featurechanger.training.sheet import write_sheet
 SHEET_IMAGES = 8  # validation images on each reconstruction sheet, spread over the split
 LOG_EVERY = 10  # steps between progress-bar loss updates (reading the loss syncs a GPU)
 PCA_CHUNK = 1024  # images per chunk while fitting PCA
+
+
+TRAINING_LOCK = ".training.lock"  # in the run's folder, held while a process trains the run
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -138,13 +142,26 @@ def train(options: TrainOptions, settings: Settings, progress: bool = True, *,
             train_config=options.to_dict(), vgg_weights=vgg_weights, shard_set=shard_set)
     else:
         run_id = options.resume
-        runs.forget_after(settings, run_id, checkpoint["training"]["step"] if checkpoint else 0)
-        runs.update_run(settings, run_id, state="running", error=None, finished_at=None)
-    if on_run is not None:
-        on_run(run_id)
-    deadline = started + 60 * options.minutes if options.minutes is not None else None
-    session = _Session(run_id, options, settings, model, loss_fn, train_images, val_images,
-                       device, deadline, should_stop)
+    busy = (f"Run {run_id} is being trained by another process now; wait for it to end (two "
+            f"at once would overwrite each other's checkpoints).")
+    with exclusive(runs.run_dir(settings, run_id) / TRAINING_LOCK, busy):
+        if options.resume is not None:
+            runs.forget_after(settings, run_id,
+                              checkpoint["training"]["step"] if checkpoint else 0)
+            runs.update_run(settings, run_id, state="running", error=None, finished_at=None)
+        if on_run is not None:
+            on_run(run_id)
+        deadline = started + 60 * options.minutes if options.minutes is not None else None
+        session = _Session(run_id, options, settings, model, loss_fn, train_images, val_images,
+                           device, deadline, should_stop)
+        _fit_recording_the_end(session, plan, checkpoint, progress)
+    return run_id
+
+
+def _fit_recording_the_end(session: _Session, plan: _Plan | None, checkpoint: dict | None,
+                           progress: bool) -> None:
+    """Fit, recording the run as interrupted (Ctrl-C) or failed when it does not end well."""
+    settings, run_id = session.settings, session.run_id
     try:
         if plan is None:
             _fit_pca(session, progress)
@@ -156,7 +173,6 @@ def train(options: TrainOptions, settings: Settings, progress: bool = True, *,
     except BaseException as error:
         runs.update_run(settings, run_id, state="failed", error=f"{type(error).__name__}: {error}")
         raise
-    return run_id
 
 
 def _new_model(options: TrainOptions) -> Autoencoder:
