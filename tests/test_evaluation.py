@@ -144,7 +144,7 @@ def test_the_printed_report_says_n_a_where_nothing_could_be_measured() -> None:
 
 def test_the_judge_of_an_edit_is_the_decorrelated_classifier_else_the_plain_one(
         settings: Settings) -> None:
-    shards = SimpleNamespace(path=Path("/data/shards"), fingerprint="0123456789abcdef")
+    shards = SimpleNamespace(path=Path("/data/shards"), label="shards-01234567")
     with pytest.raises(DataError, match="classifier train --data /data/shards --decorrelate "
                                         "Smiling`.*--classifier FILE"):
         edit_judge_path(settings, shards, ["Smiling"])

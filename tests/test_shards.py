@@ -93,6 +93,15 @@ def test_rerun_is_idempotent_and_rebuilds_only_what_changed(dataset: Path, tmp_p
         "manifest.json", "shard-00000", "shard-00001", "shard-00002"]
 
 
+def test_files_trained_on_a_shard_set_are_named_after_its_folder_dataset_and_crop(
+        dataset: Path, tmp_path: Path) -> None:
+    center = _build(dataset, tmp_path / "a" / "shards")
+    again = _build(dataset, tmp_path / "b" / "shards")  # the same images: shared
+    face = _build(dataset, tmp_path / "c" / "shards", crop="face")
+    assert center.label == again.label == f"shards-{center.fingerprint[:8]}"
+    assert face.label == f"{center.label}-face"
+
+
 def test_a_second_build_of_a_folder_while_one_runs_is_refused(dataset: Path,
                                                               tmp_path: Path) -> None:
     from featurechanger.locks import exclusive

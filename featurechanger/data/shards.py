@@ -98,6 +98,13 @@ class ShardSet:
     def num_images(self) -> int:
         return sum(shard["images"] for shard in self.shards)
 
+    @property
+    def label(self) -> str:
+        """What names the files trained on this shard set (localisers, judges): its folder, its
+        dataset and, when not the default, its crop, so that sets that differ do not share."""
+        crop = "" if self.crop == DEFAULT_CROP else f"-{self.crop}"
+        return f"{self.path.name}-{self.fingerprint[:8]}{crop}"
+
     def split_counts(self) -> dict[str, int]:
         return {name: sum(shard["splits"][name] for shard in self.shards) for name in SPLITS}
 

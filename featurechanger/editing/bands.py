@@ -25,8 +25,7 @@ if TYPE_CHECKING:
 
 def localiser_path(settings: Settings, shard_set: ShardSet, attribute: str) -> Path:
     """Where `localiser train` keeps a shard set's localiser of an attribute."""
-    folder = f"{shard_set.path.name}-{shard_set.fingerprint[:8]}"
-    return settings.checkpoint_root / "localisers" / folder / f"{attribute}.pt"
+    return settings.checkpoint_root / "localisers" / shard_set.label / f"{attribute}.pt"
 
 
 def refiner_path(checkpoint: Path, attribute: str) -> Path:

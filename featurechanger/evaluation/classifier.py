@@ -238,8 +238,7 @@ def default_classifier_path(settings: Settings, shard_set: ShardSet,
     """Where `classifier train` keeps the classifier of a shard set (one per dataset and set,
     and per set of decorrelated attributes)."""
     suffix = "".join(f"-without-{name}" for name in sorted(decorrelate))
-    name = f"{shard_set.path.name}-{shard_set.fingerprint[:8]}{suffix}.pt"
-    return settings.checkpoint_root / "classifiers" / name
+    return settings.checkpoint_root / "classifiers" / f"{shard_set.label}{suffix}.pt"
 
 
 def edit_judge_path(settings: Settings, shard_set: ShardSet, edited: Sequence[str]) -> Path:
