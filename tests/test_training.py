@@ -370,6 +370,12 @@ def test_train_and_runs_commands_report_as_json(shards: str, home: Path, tmp_pat
     assert f"loss dfc, {shown['precision']}" in human.output
     finished = CliRunner().invoke(main, ["train", "--resume", str(run_id)])
     assert finished.exit_code == 1 and f"Run {run_id} is 'completed'" in finished.output
+    checkpoint = Path(shown["checkpoint"])
+    checkpoint.rename(tmp_path / "away.pt")
+    assert invoke("runs", "show", str(run_id), "--json")["missing"] == ["checkpoint"]
+    assert "(MISSING: restore it, or train the run again)" in CliRunner().invoke(
+        main, ["runs", "show", str(run_id)]).output
+    (tmp_path / "away.pt").rename(checkpoint)
     tested = invoke("runs", "evaluate", str(run_id), "--split", "test", "--json")
     assert tested["images"] == 30 and tested["resolution"] == 32 and tested["psnr"] > 5
     assert "random" in tested["note"]

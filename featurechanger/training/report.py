@@ -42,6 +42,9 @@ def run_summary(settings: Settings, run: RunRecord, with_configs: bool = True) -
         "metrics": _metrics(settings, last),
         "evaluations": len(history),
     }
+    # Records outlive files: say which of them are gone, rather than let a later command trip.
+    summary["missing"] = [key for key in ("checkpoint", "data") if summary[key]
+                          and not Path(summary[key]).exists()]
     if with_configs:
         summary["model_config"] = run.model_config
         summary["train_config"] = run.train_config
@@ -59,6 +62,15 @@ def _metrics(settings: Settings, last: RunMetricRecord | None) -> dict[str, Any]
     }
 
 
+_IF_MISSING = {"data": "restore it, or shard the run's dataset there again",
+               "checkpoint": "restore it, or train the run again"}
+
+
+def _path(summary: dict[str, Any], key: str) -> str:
+    missing = f"  (MISSING: {_IF_MISSING[key]})" if key in summary["missing"] else ""
+    return f"{summary[key] or '(none yet)'}{missing}"
+
+
 def describe(summary: dict[str, Any]) -> str:
     """`runs show` for people."""
     lines = [f"Run {summary['run_id']}: {summary['model']}, {summary['state']} at step "
@@ -66,8 +78,8 @@ def describe(summary: dict[str, Any]) -> str:
              + (f", {summary['precision']}" if summary["precision"] else "")]
     if summary["note"]:
         lines.append(f"  NOTE: {summary['note']}")
-    lines.append(f"  data:       {summary['data']}")
-    lines.append(f"  checkpoint: {summary['checkpoint'] or '(none yet)'}")
+    lines.append(f"  data:       {_path(summary, 'data')}")
+    lines.append(f"  checkpoint: {_path(summary, 'checkpoint')}")
     metrics = summary["metrics"]
     if metrics["val_psnr"] is None:
         lines.append("  no evaluation yet")
