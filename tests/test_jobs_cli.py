@@ -172,6 +172,9 @@ def test_with_a_broker_each_kind_is_queued_by_name_and_its_id_printed(
         messages = [json.loads(message) for message in broker.lrange("gpu", 0, -1)]
         broker.delete("gpu")
         assert [m["headers"]["task"] for m in messages] == [task_name] * submitted["tasks"]
+        # What Flower shows of a task's arguments names its job.
+        assert all(m["headers"]["argsrepr"].endswith(f"(job {submitted['job_id']})")
+                   for m in messages)
     assert not list((tmp_path / "shards").glob("*")) and not (tmp_path / "gifs").exists()
 
 

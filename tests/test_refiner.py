@@ -92,7 +92,7 @@ def test_a_refiner_needs_64_px_images_and_an_object_it_can_place(
 def test_a_blended_removal_needs_a_localiser_and_a_refiner_and_other_edits_do_not(
         refiner: Refiner, settings, tmp_path: Path) -> None:
     class Shards:  # what localiser_path reads from a shard set
-        path, fingerprint = tmp_path / "shards", "0123456789abcdef"
+        path, label = tmp_path / "shards", "shards-01234567"
 
     checkpoint = tmp_path / "run-3" / "step-000100.pt"
     removal = EditSpec.parse(remove=["Eyeglasses"])

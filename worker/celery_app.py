@@ -95,8 +95,9 @@ def make_app(settings: Settings, environ: Mapping[str, str] | None = None) -> Ce
 
 def send_tasks(app: Celery, refs: Iterable[TaskRef]) -> None:
     """Queue task rows by Celery task name: the sender needs none of the task code."""
-    for ref in refs:
-        app.send_task(ref.task_name, args=[ref.task_id], queue=ref.queue)
+    for ref in refs:  # Flower shows argsrepr: the job too, not only the task row's id
+        app.send_task(ref.task_name, args=[ref.task_id], queue=ref.queue,
+                      argsrepr=f"[{ref.task_id}] (job {ref.job_id})")
 
 
 def _routes() -> dict[str, dict[str, str]]:

@@ -47,11 +47,13 @@ class Liveness:
 
 @dataclass(frozen=True)
 class TaskRef:
-    """What a dispatcher needs to send one task: its row, its Celery task name and queue."""
+    """What a dispatcher needs to send one task: its row, its Celery task name and queue, and
+    its job (for monitors such as Flower)."""
 
     task_id: int
     step: str
     queue: str | None  # None: the job runs in-process
+    job_id: int | None = None
 
     @property
     def task_name(self) -> str:
@@ -85,7 +87,7 @@ def create_job(url: str, kind: JobKind, plan: Plan, *, queue: str | None,
                                       total=0, state=states.WAITING, attempts=0, done=0, failed=0))
         session.add_all(rows)
         session.flush()
-        return job.id, [TaskRef(row.id, row.step, queue) for row in rows
+        return job.id, [TaskRef(row.id, row.step, queue, job.id) for row in rows
                         if row.state == states.QUEUED]
 
 
@@ -191,7 +193,7 @@ def advance_job(url: str, job_id: int) -> list[TaskRef]:
         kind = job_kind(job.kind)
         ready = _unblock_final_step(kind, job, tasks)
         _retally(session, job, kind, tasks)
-        return [TaskRef(task.id, task.step, job.queue) for task in ready]
+        return [TaskRef(task.id, task.step, job.queue, job.id) for task in ready]
 
 
 def requeue_stale(url: str, liveness: Liveness, job_id: int | None = None) -> list[TaskRef]:
@@ -224,7 +226,7 @@ def requeue_stale(url: str, liveness: Liveness, job_id: int | None = None) -> li
                      finished_at=now if gave_up else None,
                      error=note if gave_up else f"requeued: {note}")).rowcount
             if changed and not gave_up:
-                refs.append(TaskRef(task.id, task.step, task.queue))
+                refs.append(TaskRef(task.id, task.step, task.queue, task.job_id))
         stalled = _jobs_with_only_a_final_step_open(session)
         if job_id is not None:
             stalled &= {job_id}
@@ -281,7 +283,7 @@ def retry_job(url: str, job_id: int) -> list[TaskRef]:
         job.state, job.error, job.finished_at = states.QUEUED, None, None  # no longer cancelled
         _unblock_final_step(kind, job, tasks)
         _retally(session, job, kind, tasks)
-        return [TaskRef(task.id, task.step, job.queue) for task in tasks
+        return [TaskRef(task.id, task.step, job.queue, job.id) for task in tasks
                 if task.state == states.QUEUED]
 
 
@@ -292,7 +294,7 @@ def queued_tasks(url: str, job_id: int) -> list[TaskRef]:
         ids = session.execute(select(JobTaskRecord.id, JobTaskRecord.step).where(
             JobTaskRecord.job_id == job_id, JobTaskRecord.state == states.QUEUED).order_by(
                 JobTaskRecord.id)).all()
-        return [TaskRef(task_id, step, job.queue) for task_id, step in ids]
+        return [TaskRef(task_id, step, job.queue, job.id) for task_id, step in ids]
 
 
 def completed_images(url: str, job_id: int, image_ids: list[str]) -> dict[str, str]:
