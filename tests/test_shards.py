@@ -142,7 +142,8 @@ def test_fewer_shards_after_a_rebuild_leave_no_stale_ones(dataset: Path, tmp_pat
     _build(dataset, out)
     shard_set = _build(dataset, out, shard_size=64, sizes=(16,))
     assert shard_set.num_shards == 1 and shard_set.sizes == (16,)
-    assert sorted(p.name for p in out.iterdir() if p.name != BUILD_LOCK) == ["manifest.json", "shard-00000"]
+    assert sorted(p.name for p in out.iterdir() if p.name != BUILD_LOCK) == [
+        "manifest.json", "shard-00000"]
     with pytest.raises(ConfigError, match=r"has no 32 px images; it has 16\. Rebuild it"):
         shard_set.load(32)
 

@@ -12,8 +12,9 @@ On disk (OUT is the shard set's folder)::
 Building is idempotent and incremental: shard k always holds the dataset's images
 k*shard_size .. (k+1)*shard_size - 1 (of those present on disk), and its key hashes their ids,
 file sizes and times, labels, the crop and the sizes. A rerun skips shards whose key matches
-and whose arrays are all whole, and rebuilds the rest. Every shard is written under a temporary name and renamed, so a crash never leaves a
-half-written shard behind a valid name. Images that fail to decode are reported, not sharded.
+and whose arrays are all whole, and rebuilds the rest. Every shard is written under a temporary
+name and renamed, so a crash never leaves a half-written shard behind a valid name. Images that
+fail to decode are reported, not sharded.
 """
 
 from __future__ import annotations
