@@ -1,4 +1,5 @@
-"""Errors a user can cause and fix. The CLI shows their message without a traceback."""
+"""Errors a user can cause and fix. The CLI shows their message without a traceback. And
+`first_line`, to quote a library's error inside one of them."""
 
 
 class FeatureChangerError(Exception):
@@ -11,3 +12,9 @@ class DataError(FeatureChangerError):
 
 class ConfigError(FeatureChangerError):
     """A setting or option has a value that cannot work."""
+
+
+def first_line(message: object, default: str = "no reason given") -> str:
+    """The first line of an error's message: a library's often runs on with advice or context
+    that does not fit a one-line error (or, as torch's, advice not to follow)."""
+    return (str(message).strip().splitlines() or [default])[0]

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from featurechanger.errors import DataError
+from featurechanger.errors import DataError, first_line
 
 
 def load_weights_file(path: Path | str, what: str, fix: str) -> Any:
@@ -25,5 +25,5 @@ def load_weights_file(path: Path | str, what: str, fix: str) -> Any:
         if isinstance(error, pickle.UnpicklingError):
             reason = "not a file of tensors and plain values that torch.save wrote, or damaged"
         else:
-            reason = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
+            reason = f"{type(error).__name__}: {first_line(error, '')}"
         raise DataError(f"Cannot read {str(path)!r} as {what} ({reason}). {fix}") from error

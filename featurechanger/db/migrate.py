@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from featurechanger.db.session import get_engine, shown_url
-from featurechanger.errors import ConfigError
+from featurechanger.errors import ConfigError, first_line
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -89,11 +89,10 @@ def reachable(url: str) -> Iterator[None]:
     try:
         yield
     except OperationalError as error:
-        reason = (str(error.orig).strip().splitlines() or ["no reason given"])[0]
         raise ConfigError(
-            f"Cannot reach the records database at {shown_url(url)!r}: {reason}. Check "
-            f"FEATURECHANGER_DATABASE_URL (or --database-url), that its server runs and that the "
-            f"database exists.") from error
+            f"Cannot reach the records database at {shown_url(url)!r}: "
+            f"{first_line(error.orig)}. Check FEATURECHANGER_DATABASE_URL (or --database-url), "
+            f"that its server runs and that the database exists.") from error
 
 
 def stored_revision(url: str) -> str | None:

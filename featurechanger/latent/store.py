@@ -85,6 +85,11 @@ def list_vector_sets(settings: Settings, run_id: int) -> list[dict]:
                  "created_at": r.created_at.isoformat(timespec="seconds")} for r in records]
 
 
+def _vectors_command(run_id: int, keep: Iterable[str]) -> str:
+    """The command that computes a run's vector set keeping `keep`."""
+    return f"featurechanger vectors --run {run_id}" + "".join(f" --keep {name}" for name in keep)
+
+
 def _describe_set(listed: dict) -> str:
     """A listed vector set in a few words, for an error message: "set 3 (mean, keeping Male)"."""
     keep = f", keeping {', '.join(listed['keep'])}" if listed["keep"] else ""
@@ -107,13 +112,12 @@ def vector_set_for_run(settings: Settings, run_id: int, vector_set_id: int | Non
                    and s["checkpoint"] == current]
         if not matches:
             kept = f" keeping {', '.join(keep)}" if keep else " without --keep"
-            flags = "".join(f" --keep {name}" for name in keep)
             others = [_describe_set(s) for s in sets if s["checkpoint"] == current]
             instead = (f", or pass --vectors ID to use one of its sets for this checkpoint: "
                        f"{', '.join(others)}" if others else "")
             raise ConfigError(f"Run {run_id!r} has no vector set{kept} for its current "
-                              f"checkpoint; compute one with `featurechanger vectors --run "
-                              f"{run_id}{flags}`{instead}.")
+                              f"checkpoint; compute one with `{_vectors_command(run_id, keep)}`"
+                              f"{instead}.")
         return load_vector_set(settings, matches[-1]["vector_set_id"])
     chosen = next((s for s in sets if s["vector_set_id"] == vector_set_id), None)
     if chosen is None:
@@ -127,8 +131,7 @@ def vector_set_for_run(settings: Settings, run_id: int, vector_set_id: int | Non
     if chosen["checkpoint"] != current:
         raise ConfigError(f"Vector set {vector_set_id!r} was computed with checkpoint "
                           f"{chosen['checkpoint']!r}, but run {run_id!r} is now at {current!r}; "
-                          f"recompute it with `featurechanger vectors --run {run_id}"
-                          f"{''.join(f' --keep {name}' for name in chosen['keep'])}`.")
+                          f"recompute it with `{_vectors_command(run_id, chosen['keep'])}`.")
     return load_vector_set(settings, vector_set_id)
 
 

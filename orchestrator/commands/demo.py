@@ -56,8 +56,8 @@ GRID_ATTRIBUTES = "-Eyeglasses,Smiling,Blond_Hair,Mustache"
 @click.option("--quick", is_flag=True,
               help=f"{QUICK.faces:,} faces and {QUICK.train_epochs} training epochs: one to two "
                    f"and a half minutes on 2 cores (CI runs it). Without it: {FULL.faces:,} "
-                   f"faces and {FULL.train_epochs} epochs where training computes in bf16 (8.4 to 9.3 "
-                   f"minutes on 2 CPU cores), {FULL_FP32.faces:,} faces and "
+                   f"faces and {FULL.train_epochs} epochs where training computes in bf16 (8.4 "
+                   f"to 9.3 minutes on 2 CPU cores), {FULL_FP32.faces:,} faces and "
                    f"{FULL_FP32.train_epochs} epochs where it computes in fp32 (see --precision; "
                    f"README has the times), with each step's time in the report.")
 @precision_option
