@@ -115,6 +115,34 @@ def test_a_worker_or_beat_set_up_wrong_says_why_and_stops(
     assert message in ended.stdout + ended.stderr and "Traceback" not in ended.stderr
 
 
+@pytest.mark.services
+@pytest.mark.parametrize("process", ["worker", "beat"])
+def test_a_worker_or_beat_on_a_database_without_the_schema_says_to_upgrade_it(
+        tmp_path: Path, postgres_url: str, process: str) -> None:
+    """It would log a traceback per record it writes, and a worker would never be online."""
+    env = {"PATH": str(Path(sys.executable).parent), "FEATURECHANGER_HOME": str(tmp_path),
+           "FEATURECHANGER_BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+           "FEATURECHANGER_DATABASE_URL": postgres_url}
+    extra = {"worker": ["-Q", "cpu", "--pool", "solo"],
+             "beat": ["--schedule", str(tmp_path / "beat-schedule")]}[process]
+    ended = subprocess.run([sys.executable, "-m", "celery", "-A", "worker.celery_app",
+                            process, *extra], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert ended.returncode != 0 and "Traceback" not in ended.stderr
+    assert "Run `featurechanger db upgrade` first" in ended.stdout + ended.stderr
+
+
+def test_a_worker_brings_the_embedded_database_up_to_date_before_it_starts(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from featurechanger.db.migrate import file_head_revision, stored_revision
+    from worker.lifecycle import _check_setup
+
+    monkeypatch.setenv("FEATURECHANGER_BROKER_URL", f"redis://127.0.0.1:6379/{REDIS_DB}")
+    assert stored_revision(settings.database_url) is None
+    _check_setup()
+    assert stored_revision(settings.database_url) == file_head_revision()
+
+
 @pytest.fixture
 def broker(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> redis.Redis:
     client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)

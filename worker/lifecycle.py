@@ -1,5 +1,5 @@
-"""What a worker does around its tasks: refuse to start without a broker, set up each pool
-process after the fork, record itself as online (and beat) so that submitting knows who consumes
+"""What a worker does around its tasks: refuse to start without a broker or a current records
+database (the embedded SQLite one is brought up to date), set up each pool process after the fork, record itself as online (and beat) so that submitting knows who consumes
 which queue, and sweep for tasks whose worker went silent.
 """
 
@@ -14,6 +14,8 @@ from celery.signals import (beat_init, worker_init, worker_process_init, worker_
                             worker_shutdown)
 
 from featurechanger.config import load_settings
+from featurechanger.db.migrate import ensure_schema
+from featurechanger.errors import FeatureChangerError
 from featurechanger.jobs.schedule import retrain_plan
 from featurechanger.jobs.store import requeue_stale
 from featurechanger.jobs.workers import worker_beat, worker_offline, worker_online
@@ -26,9 +28,11 @@ _stopping = threading.Event()
 @worker_init.connect
 def _check_setup(**_: object) -> None:
     # SystemExit's message reaches the terminal; Celery stops on other errors without them.
-    if not load_settings().broker_url:
+    settings = load_settings()
+    if not settings.broker_url:
         raise SystemExit("FEATURECHANGER_BROKER_URL is not set: a worker needs the Redis URL "
                          "of the broker, e.g. redis://127.0.0.1:6379/0.")
+    _check_database(settings.database_url)
     # The forking parent must not hold a CUDA context: a forked child cannot use it.
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
@@ -37,11 +41,22 @@ def _check_setup(**_: object) -> None:
                          "import time of worker modules.")
 
 
+def _check_database(url: str) -> None:
+    """A worker records itself and its tasks there: without the schema it would log tracebacks
+    and never be seen online, so submitting would find no worker."""
+    try:
+        ensure_schema(url)
+    except FeatureChangerError as error:
+        raise SystemExit(str(error)) from None
+
+
 @beat_init.connect
 def _check_beat_setup(**_: object) -> None:
-    if not load_settings().broker_url:
+    settings = load_settings()
+    if not settings.broker_url:
         raise SystemExit("FEATURECHANGER_BROKER_URL is not set: beat queues the nightly "
                          "retraining through it, e.g. redis://127.0.0.1:6379/0.")
+    _check_database(settings.database_url)  # a night it cannot plan is recorded as a job
     plan = retrain_plan(os.environ)  # checked already by the app's beat_schedule
     log.warning("nightly retraining: %s", plan.describe() if plan else
                 "off (FEATURECHANGER_RETRAIN_AT is not set)")
