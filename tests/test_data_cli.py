@@ -91,6 +91,10 @@ def test_shard_and_synth_refuse_to_draw_over_another_dataset(home: Path, tmp_pat
     assert refused.exit_code == 1 and "holds the shards of another dataset" in refused.output
     assert invoke("data", "shard", other, "--out", shards, "--size", 16,
                   "--replace").exit_code == 0
+    jobs = json.loads(invoke("jobs", "list", "--json").output)["jobs"]
+    regrouped = invoke("data", "shard", other, "--out", shards, "--size", 16, "--shard-size", 4)
+    assert regrouped.exit_code == 1 and "regroup its images" in regrouped.output
+    assert json.loads(invoke("jobs", "list", "--json").output)["jobs"] == jobs  # no job made
     refused = invoke("data", "synth", faces, "--count", 10, "--workers", 1)
     assert refused.exit_code == 1 and "pass --replace" in refused.output
     assert len(list((faces / "img_align_celeba").rglob("*.jpg"))) == 12

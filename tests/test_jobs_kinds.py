@@ -100,6 +100,36 @@ def test_a_failed_image_is_listed_and_retry_redoes_only_it(
     assert untouched.stat().st_mtime_ns == before
 
 
+def test_a_retry_on_a_shard_set_regrouped_since_the_plan_is_refused(
+        world: tuple[Settings, EditWorld], tmp_path: Path) -> None:
+    """Its task numbers would name other shards: the retry would edit images the plan did not
+    choose, and miss the one that failed."""
+    from featurechanger.data.shards import build_shards
+
+    settings, made = world
+    shards = tmp_path / "shards"
+    shutil.copytree(made.shards, shards)
+    victim = with_glasses(made)[0]
+    photo = next(made.dataset.rglob(victim))
+    shutil.move(photo, tmp_path / victim)
+    try:
+        result = cli(settings, "edit", "--run", made.run_id, "--data", shards, "--remove",
+                     "Eyeglasses", "--where", "Eyeglasses=1", "--out", tmp_path / "out",
+                     "--json")
+    finally:
+        shutil.move(tmp_path / victim, photo)
+    assert result.exit_code == 2, result.output
+    job_id = json.loads(result.stdout)["job_id"]
+    build_shards(made.dataset, shards, sizes=[32], shard_size=48, workers=1, progress=False,
+                 replace=True)
+    retried = cli(settings, "jobs", "retry", job_id, "--json")
+    assert retried.exit_code == 1
+    shown = json.loads(cli(settings, "jobs", "show", job_id, "--tasks", "--json").stdout)
+    assert any("was rebuilt (with --replace) since job" in (task["error"] or "")
+               and "shards of 48 images" in task["error"] for task in shown["task_list"])
+    assert not (tmp_path / "out" / (Path(victim).stem + ".png")).exists()
+
+
 @pytest.mark.parametrize("args, message", [
     (["--remove", "Eyeglass"], "Did you mean 'Eyeglasses'"),
     (["--remove", "Eyeglasses", "--where", "Eyeglasses=2"], "must be 1 (has it) or 0"),

@@ -140,12 +140,31 @@ def test_a_damaged_shard_is_named_and_a_rerun_rebuilds_it_alone(dataset: Path,
 def test_fewer_shards_after_a_rebuild_leave_no_stale_ones(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "shards"
     _build(dataset, out)
-    shard_set = _build(dataset, out, shard_size=64, sizes=(16,))
+    shard_set = _build(dataset, out, shard_size=64, sizes=(16,), replace=True)
     assert shard_set.num_shards == 1 and shard_set.sizes == (16,)
     assert sorted(p.name for p in out.iterdir() if p.name != BUILD_LOCK) == [
         "manifest.json", "shard-00000"]
     with pytest.raises(ConfigError, match=r"has no 32 px images; it has 16\. Rebuild it"):
         shard_set.load(32)
+
+
+@pytest.mark.parametrize("options, change", [
+    ({"sizes": (16,)}, "drop its 32 px images"),
+    ({"crop": "face"}, "change its crop from center to face"),
+    ({"shard_size": 8}, "regroup its images from shards of 16 into shards of 8"),
+])
+def test_a_rebuild_that_would_change_what_runs_read_needs_replace(
+        dataset: Path, tmp_path: Path, options: dict, change: str) -> None:
+    out = tmp_path / "shards"
+    built = _build(dataset, out)
+    stamps = {str(p): p.stat().st_mtime_ns for p in out.glob("shard-*/*.npy")}
+    with pytest.raises(DataError, match=rf"would {change}, .* Keep its options \(`featurechanger "
+                                        rf"data shard .* --size 16 --size 32 --shard-size 16`"):
+        _build(dataset, out, **options)
+    assert open_shard_set(out) == built  # untouched
+    assert {str(p): p.stat().st_mtime_ns for p in out.glob("shard-*/*.npy")} == stamps
+    assert _build(dataset, out, sizes=(16, 32, 64)).sizes == (16, 32, 64)  # adding is fine
+    assert _build(dataset, out, replace=True, **options) != built
 
 
 def test_the_shards_of_another_dataset_are_rebuilt_only_when_asked(dataset: Path,

@@ -106,6 +106,12 @@ class ShardSet:
         crop = "" if self.crop == DEFAULT_CROP else f"-{self.crop}"
         return f"{self.path.name}-{self.fingerprint[:8]}{crop}"
 
+    @property
+    def grouping(self) -> str:
+        """What a shard's number means (the dataset, the crop, the images per shard): a job
+        planned on one grouping must not run its shard tasks on another."""
+        return f"{self.fingerprint[:16]}:{self.crop}:{self.shard_size}"
+
     def split_counts(self) -> dict[str, int]:
         return {name: sum(shard["splits"][name] for shard in self.shards) for name in SPLITS}
 
@@ -260,7 +266,8 @@ def build_shards(dataset_root: Path | str, out: Path | str, sizes: Sequence[int]
 
     Reruns are incremental (see the module docstring). Images that cannot be decoded are
     excluded and listed in the manifest with the reason, next to the images missing on disk.
-    A shard set of another dataset in `out` is rebuilt only with `replace`. A second build of
+    A shard set of another dataset in `out`, or one this build would give fewer sizes, another
+    crop or another shard size, is rebuilt only with `replace`. A second build of
     the same folder while one runs is refused (a lock file, OUT/.shard-build.lock, says so).
     """
     sizes = _check_sizes(sizes)
@@ -270,11 +277,12 @@ def build_shards(dataset_root: Path | str, out: Path | str, sizes: Sequence[int]
     workers = resolve_workers(workers)
     dataset = open_celeba(dataset_root)
     out = Path(out).absolute()
-    check_shard_output(out, dataset.fingerprint, replace)  # before writing a lock file there
+    options = (sizes, crop, shard_size, replace)
+    check_shard_output(out, dataset.fingerprint, *options)  # before writing a lock file there
     busy = (f"Another `data shard` is building {str(out)!r} now; wait for it to end (two "
             f"builds at once would mix their shards).")
     with exclusive(out / BUILD_LOCK, busy):
-        check_shard_output(out, dataset.fingerprint, replace)  # the other may have just built it
+        check_shard_output(out, dataset.fingerprint, *options)  # the other may have built it
         return _build(dataset, out, sizes, shard_size, crop, workers, progress)
 
 
@@ -302,10 +310,12 @@ def _shard_name(index: int) -> str:
     return f"shard-{index:05d}"
 
 
-def check_shard_output(out: Path, fingerprint: str, replace: bool = False) -> None:
+def check_shard_output(out: Path, fingerprint: str, sizes: Sequence[int], crop: str,
+                       shard_size: int, replace: bool = False) -> None:
     """Refuse to write into a folder that holds anything but a shard set, or, unless
-    `replace`, a shard set of another dataset: runs and vector sets recorded on it would
-    silently come to mean other images."""
+    `replace`, a shard set of another dataset or one whose rebuild with these options would
+    drop a size, change the crop or regroup the shards: runs, vector sets and planned jobs
+    recorded on it would silently come to mean other images (or none)."""
     if out.exists() and not out.is_dir():
         raise DataError(f"Shard output {str(out)!r} is a file; choose a folder path.")
     if not out.is_dir():
@@ -323,6 +333,30 @@ def check_shard_output(out: Path, fingerprint: str, replace: bool = False) -> No
                 f"Shard output {str(out)!r} holds the shards of another dataset "
                 f"({built_from['dataset_root']}); choose a new folder, or pass --replace to "
                 f"rebuild it from this one (runs trained on it would then read other images).")
+        changes = _option_changes(built_from, sizes, crop, shard_size)
+        if changes:
+            kept = open_shard_set(out).rebuild_command(sizes)
+            raise DataError(
+                f"Shard output {str(out)!r} holds this dataset's shards, and this build would "
+                f"{' and '.join(changes)}, which runs, vector sets and jobs recorded on it read. "
+                f"Keep its options (`{kept}` rebuilds it with the sizes asked for added), "
+                f"choose a new folder, or pass --replace to rebuild it so.")
+
+
+def _option_changes(manifest: dict, sizes: Sequence[int], crop: str,
+                    shard_size: int) -> list[str]:
+    """What a rebuild with these options would change of the shard set `manifest` describes
+    beyond adding sizes (which only adds arrays)."""
+    changes = []
+    dropped = sorted(set(manifest["sizes"]) - set(sizes))
+    if dropped:
+        changes.append(f"drop its {' and '.join(map(str, dropped))} px images")
+    if manifest["crop"] != crop:
+        changes.append(f"change its crop from {manifest['crop']} to {crop}")
+    if manifest["shard_size"] != shard_size:
+        changes.append(f"regroup its images from shards of {manifest['shard_size']} into "
+                       f"shards of {shard_size}")
+    return changes
 
 
 def _is_ours(name: str) -> bool:

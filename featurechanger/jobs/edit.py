@@ -48,7 +48,7 @@ def plan(settings: Settings, params: dict[str, Any]) -> Plan:
     stored = {
         "run": run_id, "checkpoint": checkpoint, "vectors": vectors.id,
         "spec": spec.to_json(), "edit": spec.describe(),
-        "data": settings.relative(shard_set.path, "data"),
+        "data": settings.relative(shard_set.path, "data"), "grouping": shard_set.grouping,
         "dataset_root": settings.relative(shard_set.dataset_root, "data"),
         "split": split, "where": where, "output": output,
         **{kind: {name: settings.relative(path, "checkpoint") for name, path in paths.items()}

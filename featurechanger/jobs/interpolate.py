@@ -36,7 +36,7 @@ def plan(settings: Settings, params: dict[str, Any]) -> Plan:
     run_id, checkpoint = run_checkpoint(settings, params["run"])
     shard_set = run_shard_set(settings, run_id, params.get("data"))
     stored = {"run": run_id, "checkpoint": checkpoint, "frames": frames,
-              "data": settings.relative(shard_set.path, "data"),
+              "data": settings.relative(shard_set.path, "data"), "grouping": shard_set.grouping,
               "out": settings.relative(params["out"], "output")}
     records = {"run_id": run_id, "shard_set_id": shard_set_id(settings, shard_set)}
     if params.get("pairs"):

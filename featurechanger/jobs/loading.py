@@ -28,7 +28,19 @@ def job_model(context: TaskContext) -> Any:
 
 
 def job_shard_set(context: TaskContext) -> Any:
-    """The shard set the job recorded (`params["data"]`)."""
+    """The shard set the job recorded (`params["data"]`), refused when it was rebuilt with
+    another grouping since the job was planned (`params["grouping"]`): its task numbers would
+    name other shards, and their images others than the plan chose."""
     from featurechanger.data.shards import open_shard_set
+    from featurechanger.errors import DataError
 
-    return open_shard_set(context.settings.resolve(context.params["data"], "data"))
+    shard_set = open_shard_set(context.settings.resolve(context.params["data"], "data"))
+    planned = context.params.get("grouping", shard_set.grouping)  # jobs planned before it
+    if planned != shard_set.grouping:
+        raise DataError(
+            f"Shard set {str(shard_set.path)!r} was rebuilt (with --replace) since job "
+            f"{context.job_id} was planned on it; it now holds shards of "
+            f"{shard_set.shard_size} images, crop {shard_set.crop}, from "
+            f"{shard_set.dataset_root}, so the job's shard numbers would name other images. "
+            f"Submit the job again.")
+    return shard_set

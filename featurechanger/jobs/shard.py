@@ -34,7 +34,8 @@ def plan(settings: Settings, params: dict[str, Any]) -> Plan:
         raise ConfigError(f"--workers must be a positive number of processes, not {workers!r}.")
     dataset = open_celeba(params["dataset"])
     replace = bool(params.get("replace", False))
-    check_shard_output(Path(params["out"]).absolute(), dataset.fingerprint, replace)
+    check_shard_output(Path(params["out"]).absolute(), dataset.fingerprint, sizes, crop,
+                       shard_size, replace)
     stored = {"dataset": settings.relative(dataset.root, "data"),
               "out": settings.relative(params["out"], "data"),
               "sizes": sizes, "shard_size": shard_size, "crop": crop, "workers": workers,

@@ -86,8 +86,9 @@ def synth(out: Path, count: int, seed: int, layout: str, counterfactual: tuple[s
 @click.option("--workers", type=click.IntRange(min=1),
               help="Processes [default: every core of the machine that builds them].")
 @click.option("--replace", is_flag=True,
-              help="Rebuild OUT when it holds the shards of another dataset (runs trained on "
-                   "it would then read other images).")
+              help="Rebuild OUT when it holds the shards of another dataset, or of this one "
+                   "with a size this build drops, another crop or another shard size (runs "
+                   "trained on it would then read other images).")
 @submit_options
 @click.pass_context
 def shard(ctx: click.Context, dataset: Path, out: Path, sizes: tuple[int, ...], shard_size: int,
