@@ -136,6 +136,50 @@ def test_data_shard_runs_as_a_job_here_and_keeps_its_output(
         "shard", "succeeded", payload["shard_set_id"])
 
 
+def test_a_cancelled_shard_job_stops_between_shards_and_its_retry_skips_them(
+        world: tuple[Settings, EditWorld], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """It built every shard to the end and reported no images until then."""
+    import time
+
+    from featurechanger.data import shards as library
+    from featurechanger.jobs.runner import run_in_process
+    from featurechanger.jobs.store import Liveness, cancel_job, job_summary, retry_job
+    from featurechanger.jobs.submit import new_job
+
+    settings, made = world
+    out = tmp_path / "shards"
+    params = {"dataset": str(made.dataset), "out": str(out), "sizes": [16], "shard_size": 32,
+              "workers": 1}
+    job_id, _ = new_job(settings, "shard", params, queue=None)
+    write, written = library._write_shard, []
+
+    def write_then_cancel(*args: object) -> None:
+        if written:  # the second shard
+            time.sleep(0.3)  # a beat stores the progress of the first
+            assert job_summary(settings.database_url, job_id)["done"] == 32
+        write(*args)
+        written.append(args[2].name)
+        if len(written) == 2:
+            cancel_job(settings.database_url, job_id)
+            time.sleep(0.3)  # the next beat learns of it
+
+    monkeypatch.setattr(library, "_write_shard", write_then_cancel)
+    run_in_process(settings, job_id, liveness=Liveness(heartbeat_s=0.05))
+    assert job_summary(settings.database_url, job_id)["state"] == "cancelled"
+    assert sorted(p.name for p in out.glob("shard-*")) == written == ["shard-00000",
+                                                                      "shard-00001"]
+    first = (out / "shard-00000" / "images-16.npy").stat().st_mtime_ns
+
+    monkeypatch.setattr(library, "_write_shard", write)
+    retry_job(settings.database_url, job_id)
+    run_in_process(settings, job_id)
+    job = job_summary(settings.database_url, job_id)
+    assert (job["state"], job["done"]) == ("succeeded", 96)
+    assert sorted(p.name for p in out.glob("shard-*")) == [f"shard-0000{i}" for i in range(3)]
+    assert (out / "shard-00000" / "images-16.npy").stat().st_mtime_ns == first
+
+
 @pytest.fixture
 def broker(world: tuple[Settings, EditWorld]) -> redis.Redis:
     """The local Redis as the broker, and a (recorded, not running) worker on both queues."""

@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -261,8 +261,13 @@ Decoded = tuple[dict[int, np.ndarray] | None, tuple[int, int, int, int] | str]
 def build_shards(dataset_root: Path | str, out: Path | str, sizes: Sequence[int] = (32, 64),
                  shard_size: int = DEFAULT_SHARD_SIZE, crop: str = DEFAULT_CROP,
                  workers: int | None = None, progress: bool = True,
-                 replace: bool = False) -> ShardSet:
+                 replace: bool = False,
+                 on_shard: Callable[[int], None] | None = None) -> ShardSet:
     """Decode every image of the dataset into shards under `out`; returns the shard set.
+
+    `on_shard(images)` hears how many of the dataset's images are in finished shards, once
+    for those a rerun skips and after each shard written; it may raise to stop the build
+    between shards (what is written stays, and a rerun skips it).
 
     Reruns are incremental (see the module docstring). Images that cannot be decoded are
     excluded and listed in the manifest with the reason, next to the images missing on disk.
@@ -283,18 +288,22 @@ def build_shards(dataset_root: Path | str, out: Path | str, sizes: Sequence[int]
             f"builds at once would mix their shards).")
     with exclusive(out / BUILD_LOCK, busy):
         check_shard_output(out, dataset.fingerprint, *options)  # the other may have built it
-        return _build(dataset, out, sizes, shard_size, crop, workers, progress)
+        return _build(dataset, out, sizes, shard_size, crop, workers, progress,
+                      on_shard or (lambda _: None))
 
 
 def _build(dataset: CelebA, out: Path, sizes: tuple[int, ...], shard_size: int, crop: str,
-           workers: int, progress: bool) -> ShardSet:
+           workers: int, progress: bool, on_shard: Callable[[int], None]) -> ShardSet:
     starts = range(0, len(dataset), shard_size)
     plans = [_Plan(_shard_name(k), _shard_key(dataset, rows, sizes, crop), rows)
              for k, rows in enumerate(np.arange(s, min(s + shard_size, len(dataset)))
                                       for s in starts)]
     todo = [plan for plan in plans
             if not _is_complete(out / plan.name, plan.key, sizes, dataset.landmarks is not None)]
-    _decode_and_write(dataset, out, todo, sizes, crop, workers, progress)
+    done = len(dataset) - sum(len(plan.rows) for plan in todo)
+    on_shard(done)
+    for written in _decode_and_write(dataset, out, todo, sizes, crop, workers, progress):
+        on_shard(done + written)
     _remove_stale(out, {plan.name for plan in plans})
     _write_manifest(out, dataset, plans, sizes, crop, shard_size)
     return open_shard_set(out)
@@ -399,15 +408,16 @@ def _is_complete(folder: Path, key: str, sizes: tuple[int, ...], has_landmarks: 
 
 
 def _decode_and_write(dataset: CelebA, out: Path, plans: list[_Plan], sizes: tuple[int, ...],
-                      crop: str, workers: int, progress: bool) -> None:
-    """Decode the planned shards' images over `workers` processes and write each shard."""
+                      crop: str, workers: int, progress: bool) -> Iterator[int]:
+    """Decode the planned shards' images over `workers` processes and write each shard;
+    yields the images of the planned shards written so far after each."""
     chunked = [[rows[i:i + DECODE_CHUNK] for i in range(0, len(rows), DECODE_CHUNK)]
                for rows in (plan.rows for plan in plans)]
     tasks = [_DecodeTask(tuple(str(dataset.image_dir / dataset.image_ids[r]) for r in chunk),
                          sizes, crop)
              for chunks in chunked for chunk in chunks]
     results = ordered_map(_decode_chunk, tasks, max(1, min(workers, len(tasks))))
-    total = sum(len(plan.rows) for plan in plans)
+    total, written = sum(len(plan.rows) for plan in plans), 0
     with progress_bar(total, "decoding images", progress) as bar:
         for plan, chunks in zip(plans, chunked):
             decoded: list[Decoded] = []
@@ -415,6 +425,8 @@ def _decode_and_write(dataset: CelebA, out: Path, plans: list[_Plan], sizes: tup
                 decoded += next(results)
                 bar.update(len(chunk))
             _write_shard(out, dataset, plan, decoded, sizes)
+            written += len(plan.rows)
+            yield written
 
 
 def _decode_chunk(task: _DecodeTask) -> list[Decoded]:

@@ -1,8 +1,9 @@
 """The shard job: decode a CelebA-format dataset into a shard set on a worker.
 
 One task runs featurechanger.data.shards.build_shards, which spreads the decoding over the
-worker machine's cores and is incremental: a retried job skips the shards already built. Images
-that cannot be used (missing or corrupt) are the job's failed items, each with its reason.
+worker machine's cores and is incremental: a retried job skips the shards already built. It
+reports its images done after each shard, and a cancelled job stops between shards. Images that
+cannot be used (missing or corrupt) are the job's failed items, each with its reason.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from featurechanger.data.celeba import open_celeba
 from featurechanger.data.images import DEFAULT_CROP, check_crop, check_size
 from featurechanger.data.shards import DEFAULT_SHARD_SIZE, check_shard_output
 from featurechanger.errors import ConfigError
-from featurechanger.jobs.context import ItemResult, Plan, PlannedTask, TaskContext, TaskOutcome
+from featurechanger.jobs.context import (ItemResult, Plan, PlannedTask, TaskContext, TaskOutcome,
+                                         TaskStopped)
 from featurechanger.jobs.selection import shard_set_id
 
 
@@ -51,10 +53,18 @@ def build_shards(context: TaskContext) -> TaskOutcome:
     # A Celery pool process is a daemon and may not start processes: decode in it alone there
     # (the worker's other pool processes are the parallelism); in-process, use every core.
     workers = 1 if multiprocessing.current_process().daemon else params.get("workers")
+
+    def on_shard(images: int) -> None:  # the job's progress; a cancel stops between shards
+        context.progress(images, 0)
+        if context.should_stop():
+            raise TaskStopped(f"task {context.task_id} was cancelled or given to another "
+                              f"worker after {images} images; a rerun skips their shards")
+
     shard_set = build(settings.resolve(params["dataset"], "data"),
                       settings.resolve(params["out"], "data"), sizes=params["sizes"],
                       shard_size=params["shard_size"], crop=params["crop"], workers=workers,
-                      progress=context.progress_bars, replace=params.get("replace", False))
+                      progress=context.progress_bars, replace=params.get("replace", False),
+                      on_shard=on_shard)
     excluded = [ItemResult(item["image_id"], None, item["reason"]) for item in shard_set.excluded]
     return TaskOutcome(done=shard_set.num_images, failed=len(excluded), results=excluded,
                        outputs={"shard_set": params["out"], "shards": shard_set.num_shards},
