@@ -164,12 +164,24 @@ def describe_job(job: dict[str, Any]) -> str:
     lines = [f"Job {job['job_id']} ({job['kind']}): {job['state']}, {job['done']} of "
              f"{job['total']} done, {job['failed']} failed."]
     lines += [f"  {name}: {value}" for name, value in sorted(job["outputs"].items())]
+    if job.get("training"):
+        lines.append(f"  training: {describe_training(job['training'])}")
     if job["error"]:
         lines.append(f"  error: {job['error']}")
     if job["failed"]:
         lines.append(f"  `featurechanger jobs show {job['job_id']} --failed` lists what failed; "
                      f"`featurechanger jobs retry {job['job_id']}` runs it again.")
     return "\n".join(lines)
+
+
+def describe_training(training: dict[str, Any]) -> str:
+    """A train job's run, how far it is: e.g. 'run 5 running, epoch 4 ended at step 1000
+    (val PSNR 27.14 dB); last checkpoint at step 1000'."""
+    reached = ("no epoch ended yet" if training["epoch"] is None else
+               f"epoch {training['epoch']} ended at step {training['step']} "
+               f"(val PSNR {training['val_psnr']:.2f} dB)")
+    return (f"run {training['run_id']} {training['run_state']}, {reached}; last checkpoint at "
+            f"step {training['checkpoint_step']}")
 
 
 def broker_app(settings: Settings) -> Celery:
@@ -245,7 +257,11 @@ class JobBar:
         from featurechanger.jobs.store import job_summary
 
         job = job_summary(self._url, self._job_id)
-        self._bar.set_postfix(state=job["state"], failed=job["failed"], refresh=False)
+        training = job.get("training") or {}
+        shown = {"epoch": training.get("epoch"), "psnr": training.get("val_psnr")}
+        self._bar.set_postfix(state=job["state"], failed=job["failed"], refresh=False,
+                              **{name: value for name, value in shown.items()
+                                 if value is not None})
         self._bar.update(job["done"] + job["failed"] - self._bar.n)
         return job
 

@@ -64,6 +64,34 @@ def test_train_runs_as_a_job_here_and_keeps_its_run_output(
     assert (job["kind"], job["state"], job["run_id"]) == ("train", "succeeded", payload["run_id"])
 
 
+def test_a_train_job_shows_how_far_its_run_is_while_it_runs(
+        world: tuple[Settings, EditWorld], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its one item ends with the run: `jobs show` and `jobs watch` showed 0 of 1 until then."""
+    from featurechanger.jobs.store import list_jobs
+    from featurechanger.training import runs
+
+    settings, made = world
+    record, seen = runs.record_evaluation, []
+
+    def record_then_look(*args: object, **values: object) -> None:
+        record(*args, **values)
+        [job] = list_jobs(settings.database_url, limit=1)
+        seen.append((job["state"], job_of(settings, job["job_id"])["training"]))
+
+    monkeypatch.setattr(runs, "record_evaluation", record_then_look)
+    result = cli(settings, "train", "--data", made.shards, "--epochs", "2", "--batch-size", "16",
+                 "--device", "cpu", "--latent-dim", "8", "--checkpoint-every", "100", "--json")
+    assert result.exit_code == 0, result.output
+    run_id = json.loads(result.stdout)["run_id"]
+    steps = seen[0][1]["step"] if seen else None  # one epoch's steps
+    assert [(state, t["run_id"], t["run_state"], t["epoch"], t["step"], t["checkpoint_step"])
+            for state, t in seen] == [("running", run_id, "running", 1, steps, 0),
+                                      ("running", run_id, "running", 2, 2 * steps, 0)]
+    shown = cli(settings, "jobs", "show", json.loads(result.stdout)["job_id"]).output
+    assert (f"training: run {run_id} completed, epoch 2 ended at step {2 * steps} (val PSNR "
+            in shown and f"last checkpoint at step {2 * steps}" in shown)
+
+
 def test_vectors_run_as_a_job_here_and_refuse_keep_with_a_sample_at_submit(
         world: tuple[Settings, EditWorld]) -> None:
     settings, made = world

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from featurechanger.db.base import utcnow
 from featurechanger.db.jobs import JobRecord, JobTaskRecord, ResultRecord
+from featurechanger.db.runs import RunMetricRecord, RunRecord
 from featurechanger.db.session import session_scope
 from featurechanger.errors import ConfigError
 from featurechanger.jobs import states
@@ -326,7 +327,22 @@ def job_summary(url: str, job_id: int) -> dict[str, Any]:
         job = _get_job(session, job_id)
         task_states = dict(session.execute(select(JobTaskRecord.state, func.count()).where(
             JobTaskRecord.job_id == job_id).group_by(JobTaskRecord.state)).all())
-        return {**_job_fields(job), "tasks": task_states}
+        summary = {**_job_fields(job), "tasks": task_states}
+        if job.kind == "train" and job.run_id is not None:
+            summary["training"] = _training_progress(session, job.run_id)
+        return summary
+
+
+def _training_progress(session: Session, run_id: int) -> dict[str, Any]:
+    """How far a train job's run is: its one item ends only with the run, so this is what
+    shows it moving (its last evaluation, at each epoch's end, and its last checkpoint)."""
+    run = session.get(RunRecord, run_id)
+    last = session.execute(select(RunMetricRecord).where(RunMetricRecord.run_id == run_id)
+                           .order_by(RunMetricRecord.step.desc(), RunMetricRecord.id.desc())
+                           .limit(1)).scalar()
+    return {"run_id": run_id, "run_state": run.state, "checkpoint_step": run.step,
+            "epoch": last.epoch if last else None, "step": last.step if last else None,
+            "val_psnr": last.val_psnr if last else None}
 
 
 def list_jobs(url: str, limit: int = 20, state: str | None = None) -> list[dict[str, Any]]:
