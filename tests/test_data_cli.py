@@ -78,6 +78,25 @@ def test_errors_are_one_line_messages(home: Path, tmp_path: Path) -> None:
     assert not_drawn.exit_code == 1 and "Cannot set 'Attractive'" in not_drawn.output
 
 
+def test_two_copies_of_a_dataset_are_recorded_each_with_its_own_root(
+        home: Path, tmp_path: Path) -> None:
+    """One row keyed by the fingerprint alone took the root and layout of the last copy
+    sharded, for the shard sets of both."""
+    first, second = tmp_path / "faces", tmp_path / "copy"
+    _run("data", "synth", str(first), "--count", "12", "--workers", "1")
+    _run("data", "synth", str(second), "--count", "12", "--workers", "1", "--layout", "original")
+    built = [_run("data", "shard", str(root), "--out", str(tmp_path / f"shards-{root.name}"),
+                  "--size", "16", "--workers", "1") for root in (first, second, first)]
+    assert built[0]["fingerprint"] == built[1]["fingerprint"]  # the same images and labels
+    assert built[0]["dataset_id"] != built[1]["dataset_id"]
+    assert built[2]["dataset_id"] == built[0]["dataset_id"]  # a rebuild updates its row
+    with session_scope(f"sqlite:///{home / 'featurechanger.db'}") as session:
+        rows = {record.id: (record.root, record.layout)
+                for record in session.scalars(select(DatasetRecord))}
+    assert rows == {built[0]["dataset_id"]: (str(first), "kaggle"),
+                    built[1]["dataset_id"]: (str(second), "original")}
+
+
 def test_shard_and_synth_refuse_to_draw_over_another_dataset(home: Path, tmp_path: Path) -> None:
     def invoke(*args: object) -> object:
         return CliRunner().invoke(main, [str(arg) for arg in args])

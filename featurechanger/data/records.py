@@ -13,15 +13,17 @@ from featurechanger.db.datasets import DatasetRecord, ShardSetRecord
 def record_shard_set(session: Session, settings: Settings, shard_set: ShardSet) -> ShardSetRecord:
     """Insert or update the rows of `shard_set` and of the dataset it was built from.
 
-    A dataset is identified by its fingerprint and a shard set by its path (stored relative to
-    the data root), so recording a rebuilt set updates its row instead of adding one.
+    A dataset is identified by its fingerprint and root, and a shard set by its path (both
+    stored relative to the data root), so recording a rebuilt set updates its row instead of
+    adding one, and a copy of a dataset elsewhere is a row of its own.
     """
     splits = shard_set.split_counts()
-    dataset = session.scalar(select(DatasetRecord).filter_by(fingerprint=shard_set.fingerprint))
+    root = settings.relative(shard_set.dataset_root, "data")
+    dataset = session.scalar(select(DatasetRecord).filter_by(fingerprint=shard_set.fingerprint,
+                                                            root=root))
     if dataset is None:
-        dataset = DatasetRecord(fingerprint=shard_set.fingerprint)
+        dataset = DatasetRecord(fingerprint=shard_set.fingerprint, root=root)
         session.add(dataset)
-    dataset.root = settings.relative(shard_set.dataset_root, "data")
     dataset.layout = shard_set.layout
     dataset.images = sum(splits.values()) + len(shard_set.excluded)
     session.flush()

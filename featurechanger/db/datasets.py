@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String
+from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from featurechanger.db.base import Base, utcnow
 
 
 class DatasetRecord(Base):
-    """A CelebA-format folder, identified by its fingerprint (attribute and partition files)."""
+    """A CelebA-format folder: its fingerprint (attribute and partition files) and where it is,
+    so that two copies of one dataset are two rows, each with its own root and layout."""
 
     __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("fingerprint", "root", name="uq_datasets_fingerprint_root"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     root: Mapped[str] = mapped_column(String(1024))  # relative to the data root where possible
     layout: Mapped[str] = mapped_column(String(16))  # kaggle | original
-    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
     images: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
