@@ -123,3 +123,22 @@ def test_data_commands_do_not_import_torch() -> None:
     code = ("import sys; from orchestrator.commands import data; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_cli_starts_without_numpy_or_pillow() -> None:
+    """`--help` and the commands that read no images took 0.2 s more to import them."""
+    code = ("import sys; from orchestrator.cli import main; "
+            "main(['data', 'shard', '--help'], standalone_mode=False); "
+            "print(sorted({'numpy', 'PIL', 'torch'} & set(sys.modules)))")
+    ended = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True)
+    assert ended.stdout.splitlines()[-1] == "[]"
+
+
+def test_the_data_options_the_cli_offers_are_those_the_readers_implement() -> None:
+    from featurechanger.data.celeba import LAYOUTS
+    from featurechanger.data.images import crop_box
+    from featurechanger.data.options import CROPS, DEFAULT_CROP, LAYOUT_NAMES
+
+    assert LAYOUT_NAMES == tuple(LAYOUTS) and DEFAULT_CROP in CROPS
+    assert len({crop_box(178, 218, crop) for crop in CROPS}) == len(CROPS)  # each its own

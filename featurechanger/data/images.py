@@ -24,10 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from featurechanger.data.options import CROPS, DEFAULT_CROP
 from featurechanger.errors import ConfigError, DataError
 
-CROPS: tuple[str, ...] = ("center", "face", "squash")
-DEFAULT_CROP = "center"
 ALIGNED_ASPECT = 178 / 218  # CelebA's aligned photos; a photo may be any scale of them
 ASPECT_TOLERANCE = 0.02
 

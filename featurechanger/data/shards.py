@@ -31,8 +31,8 @@ import numpy as np
 
 from featurechanger.attributes import SPLITS, split_code
 from featurechanger.data.celeba import CelebA, open_celeba
-from featurechanger.data.images import (DEFAULT_CROP, cannot_read, check_crop, check_size,
-                                        decode_aligned)
+from featurechanger.data.images import cannot_read, check_crop, check_size, decode_aligned
+from featurechanger.data.options import DEFAULT_CROP, DEFAULT_SHARD_SIZE
 from featurechanger.data.parallel import ordered_map, progress_bar, resolve_workers
 from featurechanger.errors import ConfigError, DataError
 from featurechanger.locks import exclusive
@@ -40,7 +40,6 @@ from featurechanger.locks import exclusive
 FORMAT = 1
 MANIFEST = "manifest.json"
 BUILD_LOCK = ".shard-build.lock"  # held while a build writes the folder
-DEFAULT_SHARD_SIZE = 2048  # images per shard: the unit of work of a distributed job
 INDEX = "index.json"
 DECODE_CHUNK = 64  # images per task sent to a worker process
 

@@ -18,7 +18,8 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from featurechanger.data.images import DEFAULT_CROP, check_aligned_shape, load_aligned_image
+from featurechanger.data.images import check_aligned_shape, load_aligned_image
+from featurechanger.data.options import DEFAULT_CROP
 from featurechanger.editing.inputs import check_output_folder
 from featurechanger.errors import ConfigError, DataError, FeatureChangerError
 from featurechanger.latent.edits import EditSpec, apply_edit, edit_latents, keeps_faint_changes

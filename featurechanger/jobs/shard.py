@@ -14,8 +14,9 @@ from typing import Any
 
 from featurechanger.config import Settings
 from featurechanger.data.celeba import open_celeba
-from featurechanger.data.images import DEFAULT_CROP, check_crop, check_size
-from featurechanger.data.shards import DEFAULT_SHARD_SIZE, check_shard_output
+from featurechanger.data.images import check_crop, check_size
+from featurechanger.data.options import DEFAULT_CROP, DEFAULT_SHARD_SIZE
+from featurechanger.data.shards import check_shard_output
 from featurechanger.errors import ConfigError
 from featurechanger.jobs.context import (ItemResult, Plan, PlannedTask, TaskContext, TaskOutcome,
                                          TaskStopped)

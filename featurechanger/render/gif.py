@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from featurechanger.render.images import enlarge, write_atomically
+if TYPE_CHECKING:  # imported where GIFs are written: the CLI reads DEFAULT_FRAMES at start
+    import numpy as np
 
 GIF_SIZE = 256  # the seed's GIFs: 256 px, 100 ms a frame, 20 frames, looping forever
 FRAME_MS = 100
@@ -21,6 +21,9 @@ def write_gif(frames: Sequence[np.ndarray], path: Path, *, size: int = GIF_SIZE,
     The GIF encoder stores identical consecutive frames once, with their durations added (a
     strength-0 edit, or a morph of an image into itself): it plays the same."""
     import imageio.v3 as iio
+    import numpy as np
+
+    from featurechanger.render.images import enlarge, write_atomically
 
     if len(frames) == 0:
         raise ValueError("a GIF needs at least one frame")

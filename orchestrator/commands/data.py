@@ -7,9 +7,7 @@ from pathlib import Path
 
 import click
 
-from featurechanger.data.celeba import LAYOUTS
-from featurechanger.data.images import CROPS, DEFAULT_CROP
-from featurechanger.data.shards import DEFAULT_SHARD_SIZE
+from featurechanger.data.options import CROPS, DEFAULT_CROP, DEFAULT_SHARD_SIZE, LAYOUT_NAMES
 from orchestrator.output import emit, json_option, settings_from_context
 from orchestrator.submit import submit_job, submit_options
 
@@ -37,7 +35,7 @@ def _parse_counterfactual(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--count", type=click.IntRange(min=1), required=True, help="Number of faces.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Same seed and count, same files (with any number of workers).")
-@click.option("--layout", type=click.Choice(list(LAYOUTS)), default="kaggle",
+@click.option("--layout", type=click.Choice(LAYOUT_NAMES), default="kaggle",
               show_default=True, help="Which public CelebA layout to write.")
 @click.option("--counterfactual", multiple=True, metavar="NAME=0|1",
               help="Render the same faces with this drawn attribute set (repeatable), e.g. "
