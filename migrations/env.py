@@ -4,7 +4,7 @@ from alembic import context
 
 from featurechanger.config import load_settings
 from featurechanger.db import Base
-from featurechanger.db.session import get_engine
+from featurechanger.db.session import migration_connection
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or load_settings().database_url
@@ -18,7 +18,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    with get_engine(url).connect() as connection:
+    with migration_connection(url) as connection:
         context.configure(connection=connection, target_metadata=Base.metadata,
                           render_as_batch=True)
         with context.begin_transaction():

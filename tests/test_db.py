@@ -30,6 +30,56 @@ def test_db_upgrade_command_creates_every_table_on_sqlite(home: Path) -> None:
     assert '"revision": "' + head_revision(url) in result.output
 
 
+def _database_at_0006_with_a_shard_set(path: Path) -> str:
+    import sqlite3
+
+    url = f"sqlite:///{path}"
+    upgrade(url, "0006")
+    with sqlite3.connect(path) as connection:
+        connection.execute("INSERT INTO datasets (root, layout, fingerprint, images, created_at) "
+                           "VALUES ('faces', 'kaggle', 'f1', 3, '2026-01-01')")
+        connection.execute("INSERT INTO shard_sets (dataset_id, path, sizes, crop, shard_size, "
+                           "shards, images, excluded, created_at, updated_at) VALUES (1, "
+                           "'shards', '[32]', 'center', 2048, 1, 3, 0, '2026-01-01', "
+                           "'2026-01-01')")
+    return url
+
+
+def _tables(path: Path) -> dict[str, str]:
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        return dict(connection.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+
+
+def test_upgrading_sqlite_keeps_rows_that_other_tables_refer_to(tmp_path: Path) -> None:
+    """0007 copies the datasets table, which shard sets refer to: with foreign keys on, its
+    drop failed and left the copy behind, and every later command failed on it."""
+    url = _database_at_0006_with_a_shard_set(tmp_path / "records.db")
+    assert upgrade(url) == head_revision(url)
+    tables = _tables(tmp_path / "records.db")
+    assert "uq_datasets_fingerprint_root" in tables["datasets"]
+    assert not any(name.startswith("_alembic_tmp") for name in tables)
+    with get_engine(url).connect() as connection:
+        assert connection.exec_driver_sql(
+            "SELECT d.root FROM shard_sets s JOIN datasets d ON d.id = s.dataset_id").all() == [
+                ("faces",)]
+
+
+def test_a_sqlite_migration_that_fails_changes_nothing(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "records.db"
+    url = _database_at_0006_with_a_shard_set(path)
+    with sqlite3.connect(path) as connection:  # a shard set of no dataset: the check fails
+        connection.execute("UPDATE shard_sets SET dataset_id = 7")
+    before = _tables(path)
+    with pytest.raises(ConfigError, match=r"failed and was rolled back \(RuntimeError: .*"
+                                          r"shard_sets.* it is at revision '0006'"):
+        upgrade(url)
+    assert _tables(path) == before and current_revision(url) == "0006"
+
+
 @pytest.mark.services
 def test_migrations_upgrade_and_downgrade_on_postgres(postgres_url: str) -> None:
     assert upgrade(postgres_url) == head_revision(postgres_url)

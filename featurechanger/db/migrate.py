@@ -37,11 +37,20 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> str:
-    """Bring the database at `url` to `revision`; returns the revision it is at afterwards."""
+    """Bring the database at `url` to `revision`; returns the revision it is at afterwards.
+
+    Each migration is one transaction (featurechanger.db.session.migration_connection), so one
+    that fails changes nothing, and the error says so with the reason."""
     from alembic import command
 
-    with reachable(url):
+    current_revision(url)  # an unreachable database is a ConfigError of its own
+    try:
         command.upgrade(alembic_config(url), revision)
+    except Exception as error:  # noqa: BLE001 - rolled back; the reason goes to the user
+        raise ConfigError(
+            f"Upgrading the records database at {shown_url(url)!r} to revision {revision!r} "
+            f"failed and was rolled back ({type(error).__name__}: {first_line(error)}); it is "
+            f"at revision {current_revision(url) or 'none'!r}.") from error
     return current_revision(url) or "base"
 
 
