@@ -1,6 +1,7 @@
 """What a worker does around its tasks: refuse to start without a broker or a current records
-database (the embedded SQLite one is brought up to date), set up each pool process after the fork, record itself as online (and beat) so that submitting knows who consumes
-which queue, and sweep for tasks whose worker went silent.
+database (the embedded SQLite one is brought up to date), set up each pool process after the
+fork, record itself as online (and beat) so that submitting knows who consumes which queue, and
+sweep for tasks whose worker went silent.
 """
 
 from __future__ import annotations

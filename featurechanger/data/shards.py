@@ -271,8 +271,8 @@ def build_shards(dataset_root: Path | str, out: Path | str, sizes: Sequence[int]
     Reruns are incremental (see the module docstring). Images that cannot be decoded are
     excluded and listed in the manifest with the reason, next to the images missing on disk.
     A shard set of another dataset in `out`, or one this build would give fewer sizes, another
-    crop or another shard size, is rebuilt only with `replace`. A second build of
-    the same folder while one runs is refused (a lock file, OUT/.shard-build.lock, says so).
+    crop or another shard size, is rebuilt only with `replace`. A second build of the same
+    folder while one runs is refused (a lock file, OUT/.shard-build.lock, says so).
     """
     sizes = _check_sizes(sizes)
     check_crop(crop)

@@ -48,8 +48,7 @@ def plan(settings: Settings, params: dict[str, Any]) -> Plan:
                         "vectors from.")
     stored = {"run": run.id, "checkpoint": settings.relative(checkpoint, "checkpoint"),
               "data": settings.relative(shard_set.path, "data"), "grouping": shard_set.grouping,
-              "plan": vector_plan.to_json(),
-              "keep": list(keep), "batch_size": batch_size}
+              "plan": vector_plan.to_json(), "keep": list(keep), "batch_size": batch_size}
     return Plan(params=stored, tasks=tasks, run_id=run.id,
                 shard_set_id=shard_set_id(settings, shard_set))
 
